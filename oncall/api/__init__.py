@@ -1,0 +1,17 @@
+"""HTTP routers: thin, they parse, call one service function and render."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def routers() -> list[APIRouter]:
+    from oncall.api import calendar, health, incidents, rotations, webhook
+
+    return [
+        health.router,
+        webhook.router,
+        incidents.router,
+        rotations.router,
+        calendar.router,
+    ]

@@ -1,0 +1,7 @@
+"""HTTP routes: calendar."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

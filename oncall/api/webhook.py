@@ -1,0 +1,7 @@
+"""HTTP routes: webhook."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

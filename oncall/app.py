@@ -1,0 +1,79 @@
+"""The FastAPI application: routers, the Slack endpoint, the scheduler and the outbox worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from oncall import __version__
+from oncall.clock import Clock, system_clock
+from oncall.config import Settings, get_settings
+from oncall.db import make_engine
+from oncall.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Clock = system_clock,
+    background: bool = True,
+) -> FastAPI:
+    """Build the app. `background=False` leaves the scheduler and outbox worker off (tests)."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from oncall.scheduler import start_scheduler
+
+        scheduler = start_scheduler(app) if background else None
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+            log.info("oncall stopped")
+
+    app = FastAPI(
+        title="oncall",
+        version=__version__,
+        description="On-call rotations, incidents, readiness and RCAs for data-science teams.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.clock = clock
+    app.state.metrics = ServiceMetrics(engine)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+        return JSONResponse(
+            {"detail": "database unavailable; retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    from oncall.api import routers
+
+    for router in routers():
+        app.include_router(router)
+    return app

@@ -1,0 +1,163 @@
+"""The oncall.yaml format, as pydantic models; cross-references are checked in `loader`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.functional_validators import AfterValidator, BeforeValidator
+
+from oncall.rotations.spec import parse_duration, parse_restrict_window, parse_shift_length
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NOTIFY_KINDS = ("oncall", "pagerduty", "team_channel")
+
+
+def _check_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise ValueError(
+            f"bad id {value!r}: use letters, digits, '-', '_' or '.', starting with a letter or "
+            "digit, at most 64 characters"
+        )
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin"
+        ) from None
+    return value
+
+
+def _check_shift(value: Any) -> str:
+    return str(parse_shift_length(str(value)))
+
+
+def _check_restrict(value: Any) -> str:
+    parse_restrict_window(str(value))
+    return str(value)
+
+
+def _check_duration(value: Any) -> str:
+    parse_duration(str(value))
+    return str(value)
+
+
+def _check_notify(value: str) -> str:
+    kind, sep, ref = value.partition(":")
+    if (not sep and kind in NOTIFY_KINDS) or (sep and kind in ("person", "rotation") and ref):
+        return value
+    raise ValueError(
+        f"unknown notify target {value!r}: use oncall, pagerduty, team_channel, "
+        "person:<id> or rotation:<id>"
+    )
+
+
+def _as_str(value: Any) -> Any:
+    # YAML reads `start: 2026-01-05 10:00:00` as a datetime and ids such as 1234 as ints.
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Id = Annotated[str, BeforeValidator(_as_str), AfterValidator(_check_id)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+ShiftText = Annotated[str, BeforeValidator(_check_shift)]
+RestrictText = Annotated[str, BeforeValidator(_check_restrict)]
+DurationText = Annotated[str, BeforeValidator(_check_duration)]
+NotifyTarget = Annotated[str, AfterValidator(_check_notify)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TeamSpec(_Spec):
+    id: Id
+    name: str
+    slack_channel: str | None = None
+    leads: list[Id] = Field(default_factory=list)
+    pagerduty_routing_key: str | None = None
+
+
+class PersonSpec(_Spec):
+    id: Id
+    name: str
+    slack_user: str | None = None
+    email: str | None = None
+    timezone: TimeZone | None = None
+
+
+class LayerSpec(_Spec):
+    name: str | None = None
+    members: list[Id] = Field(min_length=1)
+    start: datetime
+    shift: ShiftText
+    restrict: list[RestrictText] = Field(default_factory=list)
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _local_start(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(
+                    f"bad start {value!r}: use a local date and time such as 2026-01-05T10:00"
+                ) from None
+            value = parsed
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            raise ValueError(
+                "start is a local time in the rotation's time zone: drop the UTC offset"
+            )
+        return value
+
+
+class RotationSpec(_Spec):
+    id: Id
+    team: Id
+    timezone: TimeZone | None = None
+    layers: list[LayerSpec] = Field(min_length=1)
+
+
+class StepSpec(_Spec):
+    after: DurationText
+    notify: list[NotifyTarget] = Field(min_length=1)
+
+
+class EscalationPolicySpec(_Spec):
+    id: Id
+    steps: list[StepSpec] = Field(min_length=1)
+
+
+class ModelSpec(_Spec):
+    id: Id
+    name: str
+    team: Id
+    rotation: Id | None = None
+    escalation_policy: Id | None = None
+    readiness: dict[str, Any] = Field(default_factory=dict)
+
+
+class RouteSpec(_Spec):
+    match: dict[str, Annotated[str, BeforeValidator(_as_str)]] = Field(default_factory=dict)
+    rotation: Id
+    escalation_policy: Id
+
+
+class CatalogSpec(_Spec):
+    timezone: TimeZone = "UTC"
+    teams: list[TeamSpec] = Field(default_factory=list)
+    people: list[PersonSpec] = Field(default_factory=list)
+    rotations: list[RotationSpec] = Field(default_factory=list)
+    escalation_policies: list[EscalationPolicySpec] = Field(default_factory=list)
+    models: list[ModelSpec] = Field(default_factory=list)
+    routes: list[RouteSpec] = Field(default_factory=list)

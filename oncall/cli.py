@@ -1,0 +1,89 @@
+"""The `oncall` command. Sub-commands import what they need only when they run (fast start)."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from oncall import __version__
+from oncall.commands import config as config_cmd
+from oncall.commands import db as db_cmd
+from oncall.commands import incidents as incidents_cmd
+from oncall.commands import later, rotations
+
+app = typer.Typer(
+    name="oncall",
+    help="On-call rotations, incidents, readiness scores and RCAs for data-science teams.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(incidents_cmd.app, name="incidents")
+rotations.register(app)
+later.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"oncall {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("apscheduler", "httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind (the container passes 0.0.0.0)."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+) -> None:
+    """Run the web service, the Slack endpoint, the scheduler and the outbox worker."""
+    import uvicorn
+
+    from oncall.app import create_app
+    from oncall.commands import common
+
+    settings = common.settings()
+    # Uvicorn handles SIGTERM and SIGINT: it stops accepting, finishes requests in flight,
+    # then runs the app's shutdown (scheduler jobs finish, nothing is cut mid-transaction).
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=20,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def demo(
+    serve_after: bool = typer.Option(False, "--serve", help="Keep the dashboard up afterwards."),
+    port: int = typer.Option(8080, help="Port for --serve."),
+    output: str | None = typer.Option(None, "--output", "-o", help="Folder for the files written."),
+) -> None:
+    """Run the whole flow on embedded defaults: no credentials, no network."""
+    from oncall.demo import run_demo
+
+    run_demo(serve_after=serve_after, port=port, output=output)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

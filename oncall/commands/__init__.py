@@ -1,0 +1,1 @@
+"""Sub-commands of the `oncall` command line, one module per domain."""

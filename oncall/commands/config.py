@@ -1,0 +1,88 @@
+"""`oncall config`: validate and load oncall.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from oncall.commands import common
+
+app = typer.Typer(help="The catalog file (oncall.yaml).", no_args_is_help=True)
+
+FileArg = typer.Argument(..., help="Path to oncall.yaml.", dir_okay=False)
+
+
+def _load(file: Path):  # type: ignore[no-untyped-def]
+    from oncall.catalog.loader import InvalidConfig, load_catalog
+
+    try:
+        return load_catalog(file)
+    except InvalidConfig as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        n = len(exc.problems)
+        common.fail(f"{file}: {n} problem{'s' if n != 1 else ''}; nothing was applied")
+
+
+def _warnings(spec: object, file: Path) -> list[str]:
+    try:
+        from oncall.rotations.service import catalog_warnings
+    except ImportError:
+        return []
+    return catalog_warnings(spec, source=str(file), now=common.now())  # type: ignore[arg-type]
+
+
+@app.command()
+def check(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Validate the file: every error with its line and field, exit code 1 if any."""
+    spec = _load(file)
+    warnings = _warnings(spec, file)
+    summary = {
+        "file": str(file),
+        "valid": True,
+        "teams": len(spec.teams),
+        "people": len(spec.people),
+        "rotations": len(spec.rotations),
+        "escalation_policies": len(spec.escalation_policies),
+        "models": len(spec.models),
+        "routes": len(spec.routes),
+        "warnings": warnings,
+    }
+    if as_json:
+        common.emit_json(summary)
+        return
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(
+        f"{file}: ok ({summary['teams']} teams, {summary['people']} people, "
+        f"{summary['rotations']} rotations, {summary['escalation_policies']} escalation policies, "
+        f"{summary['models']} models, {summary['routes']} routes)"
+    )
+
+
+@app.command()
+def apply(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Load the file into the database in one transaction (idempotent); print what changed."""
+    from oncall.catalog.service import apply_catalog
+
+    spec = _load(file)
+    with common.session() as session:
+        report = apply_catalog(session=session, spec=spec, now=common.now(), source=str(file))
+    if as_json:
+        common.emit_json(
+            {
+                "file": str(file),
+                "created": report.created,
+                "changed": report.changed,
+                "restored": report.restored,
+                "retired": report.retired,
+            }
+        )
+        return
+    if report.is_empty:
+        typer.echo(f"{file}: no change")
+        return
+    for line in report.changes:
+        typer.echo(line)
+    typer.echo(f"{file}: {len(report.changes)} change{'s' if len(report.changes) != 1 else ''} applied")

@@ -1,0 +1,1 @@
+"""Escalation policies and the scheduler jobs that fire their steps."""

@@ -1,0 +1,1 @@
+"""Incidents: Alertmanager alerts, routing, deduplication, lifecycle and timeline."""

@@ -1,0 +1,107 @@
+"""Incident tables: incidents, their alerts and their timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from oncall.db import UTCDateTime
+
+
+class IncidentStatus(StrEnum):
+    triggered = "triggered"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class Severity(StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+class EventKind(StrEnum):
+    triggered = "triggered"
+    alert_joined = "alert_joined"
+    alert_resolved = "alert_resolved"
+    acknowledged = "acknowledged"
+    escalated = "escalated"
+    note = "note"
+    resolved = "resolved"
+    reopened = "reopened"
+    routing_warning = "routing_warning"
+    delivery_failed = "delivery_failed"
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incidents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_key: str = Field(sa_column=Column(Text, nullable=False, index=True))
+    # Equal to group_key while the incident is open, NULL once resolved: one open incident per group.
+    open_group_key: str | None = Field(default=None, sa_column=Column(Text, unique=True))
+    title: str
+    status: str = Field(default=IncidentStatus.triggered, max_length=16, index=True)
+    severity: str = Field(default=Severity.warning, max_length=16)
+    team_id: str | None = Field(default=None, foreign_key="teams.id", max_length=64)
+    model_id: str | None = Field(default=None, max_length=128, index=True)
+    rotation_id: str | None = Field(default=None, foreign_key="rotations.id", max_length=64)
+    escalation_policy_id: str | None = Field(
+        default=None, foreign_key="escalation_policies.id", max_length=64
+    )
+    assignee_id: str | None = Field(default=None, foreign_key="people.id", max_length=64)
+    routing_warning: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    truncated_alerts: int = 0
+    triggered_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    # When the escalation clock last started: the trigger, or the latest reopening.
+    escalation_started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    escalation_step: int = 0  # index of the next step to fire
+    escalation_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_by: str | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    delivery_error: str | None = None
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class Alert(SQLModel, table=True):
+    """One occurrence of an Alertmanager alert: fingerprint + startsAt."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("incident_id", "fingerprint", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    fingerprint: str = Field(max_length=64)
+    starts_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    ends_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str = Field(max_length=16)
+    alertname: str = Field(default="", max_length=256)
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    annotations: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    generator_url: str = Field(default="", sa_column=Column(Text, nullable=False))
+    first_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class IncidentEvent(SQLModel, table=True):
+    """The timeline: one row per thing that happened to an incident."""
+
+    __tablename__ = "incident_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    kind: str = Field(max_length=32)
+    actor: str = Field(default="system", max_length=128)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,1 @@
+"""Reliability-incentive metrics over time: trends, digests, plots."""

@@ -1,0 +1,1 @@
+"""The outside world, kept thin: Slack, PagerDuty, Prometheus."""

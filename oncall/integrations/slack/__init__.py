@@ -1,0 +1,1 @@
+"""Slack: the Bolt app, Block Kit builders and message delivery."""

@@ -1,0 +1,1 @@
+"""Root-cause analysis documents generated for incidents."""

@@ -1,0 +1,1 @@
+"""Production Readiness Score: checks, evidence, scoring, snapshots."""

@@ -1,0 +1,1 @@
+"""Rotations: layers, shifts, overrides, swaps, who is on call, iCalendar export."""

@@ -1,0 +1,48 @@
+"""Background jobs of `oncall serve`: the outbox worker and the domain's scheduled jobs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import FastAPI
+
+from oncall import outbox
+from oncall.integrations.delivery import build_handlers
+
+log = logging.getLogger(__name__)
+
+OUTBOX_INTERVAL_SECONDS = 2
+
+
+def start_scheduler(app: FastAPI) -> Any:
+    settings = app.state.settings
+    engine = app.state.engine
+    clock = app.state.clock
+    metrics = app.state.metrics
+    handlers = build_handlers(settings)
+
+    def deliver_outbox() -> None:
+        try:
+            report = outbox.deliver_due(engine=engine, handlers=handlers, now=clock)
+        except Exception:
+            log.exception("outbox worker failed; next run in %ss", OUTBOX_INTERVAL_SECONDS)
+            return
+        for outcome in ("delivered", "retried", "failed"):
+            count = getattr(report, outcome)
+            if count:
+                metrics.outbox_deliveries.labels("all", outcome).inc(count)
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        deliver_outbox,
+        "interval",
+        seconds=OUTBOX_INTERVAL_SECONDS,
+        id="outbox",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    log.info("scheduler started: outbox every %ss", OUTBOX_INTERVAL_SECONDS)
+    return scheduler
