@@ -25,18 +25,14 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    database_url: str = Field(
-        "sqlite:///./oncall.db", validation_alias=_env("ONCALL_DATABASE_URL")
-    )
+    database_url: str = Field("sqlite:///./oncall.db", validation_alias=_env("ONCALL_DATABASE_URL"))
     config: Path | None = Field(None, validation_alias=_env("ONCALL_CONFIG"))
     webhook_token: SecretStr | None = Field(None, validation_alias=_env("ONCALL_WEBHOOK_TOKEN"))
     public_url: str = Field("http://127.0.0.1:8080", validation_alias=_env("ONCALL_PUBLIC_URL"))
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, validation_alias=_env("ONCALL_MAX_BODY_BYTES")
     )
-    flap_window_seconds: int = Field(
-        600, ge=0, validation_alias=_env("ONCALL_FLAP_WINDOW_SECONDS")
-    )
+    flap_window_seconds: int = Field(600, ge=0, validation_alias=_env("ONCALL_FLAP_WINDOW_SECONDS"))
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(

@@ -178,8 +178,11 @@ def deliver_due(
                 message.next_attempt_at = now() + backoff(message.attempts)
                 log.info(
                     "outbox %s %s attempt %d failed, retrying at %s: %s",
-                    message.channel, message.kind, message.attempts,
-                    message.next_attempt_at.isoformat(), message.last_error,
+                    message.channel,
+                    message.kind,
+                    message.attempts,
+                    message.next_attempt_at.isoformat(),
+                    message.last_error,
                 )
                 report.retried += 1
                 continue

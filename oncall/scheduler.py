@@ -14,6 +14,7 @@ from oncall.integrations.delivery import build_handlers
 log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL_SECONDS = 2
+ESCALATION_INTERVAL_SECONDS = 5
 
 
 def start_scheduler(app: FastAPI) -> Any:
@@ -34,7 +35,28 @@ def start_scheduler(app: FastAPI) -> Any:
             if count:
                 metrics.outbox_deliveries.labels("all", outcome).inc(count)
 
+    def fire_escalations() -> None:
+        from oncall.db import session_scope
+        from oncall.incidents.service import fire_due_escalations
+
+        try:
+            with session_scope(engine) as session:
+                fired = fire_due_escalations(session=session, now=clock())
+        except Exception:
+            log.exception("escalation job failed; next run in %ss", ESCALATION_INTERVAL_SECONDS)
+            return
+        if fired:
+            log.info("escalation: fired %d step(s)", fired)
+
     scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        fire_escalations,
+        "interval",
+        seconds=ESCALATION_INTERVAL_SECONDS,
+        id="escalation",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         deliver_outbox,
         "interval",

@@ -1,7 +1,127 @@
-"""HTTP routes: webhook."""
+"""POST /api/v1/alerts/alertmanager: validate, then store everything in one transaction, then 200.
+
+Alertmanager retries on 5xx and timeouts but never on 4xx, so a 4xx is reserved for bodies
+that can never succeed, and anything temporary on our side answers 503.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import logging
+import time
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
+
+from oncall.api.deps import require_webhook_token
+from oncall.incidents.alertmanager import EXAMPLE_PAYLOAD, AlertmanagerPayload
+from oncall.incidents.service import IngestResult, ingest_alertmanager
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["alerts"])
+
+
+async def read_body_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body of {declared} bytes is over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_payload(body: bytes) -> AlertmanagerPayload:
+    try:
+        data: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPException(400, f"body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise HTTPException(422, "body must be a JSON object (an Alertmanager webhook payload)")
+    try:
+        return AlertmanagerPayload.model_validate(data)
+    except ValidationError as exc:
+        reasons = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()[:20]
+        ]
+        raise HTTPException(
+            422, {"reason": "not an Alertmanager webhook payload", "errors": reasons}
+        ) from None
+
+
+@router.post(
+    "/api/v1/alerts/alertmanager",
+    dependencies=[Depends(require_webhook_token)],
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"example": EXAMPLE_PAYLOAD}},
+            "required": True,
+        }
+    },
+    summary="Alertmanager webhook (version 4)",
+)
+async def alertmanager_webhook(request: Request) -> dict[str, Any]:
+    started = time.perf_counter()
+    metrics = request.app.state.metrics
+    code = 500
+    try:
+        body = await read_body_limited(request, request.app.state.settings.max_body_bytes)
+        payload = parse_payload(body)
+        result = await run_in_threadpool(_store, request, payload)
+        code = 200
+    except HTTPException as exc:
+        code = exc.status_code
+        raise
+    finally:
+        metrics.webhook_requests.labels(str(code)).inc()
+        metrics.webhook_seconds.observe(time.perf_counter() - started)
+    for alert in payload.alerts:
+        metrics.alerts_received.labels(alert.status).inc()
+    return {
+        "incident_id": result.incident_id,
+        "outcome": result.outcome,
+        "new_alerts": result.new_alerts,
+        "resolved_alerts": result.resolved_alerts,
+        "warnings": result.warnings,
+    }
+
+
+def _store(request: Request, payload: AlertmanagerPayload) -> IngestResult:
+    engine = request.app.state.engine
+    settings = request.app.state.settings
+    # Two deliveries of one new group can race to open it: the loser retries and joins.
+    for attempt in range(3):
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                result = ingest_alertmanager(
+                    session=session,
+                    payload=payload,
+                    now=request.app.state.clock(),
+                    flap_window=settings.flap_window,
+                )
+                session.commit()
+                return result
+            except IntegrityError:
+                session.rollback()
+                if attempt == 2:
+                    raise HTTPException(
+                        503, "concurrent update; retry", headers={"Retry-After": "1"}
+                    ) from None
+            except OperationalError as exc:
+                session.rollback()
+                log.warning(
+                    "webhook: database unavailable (%s); answering 503", type(exc.orig).__name__
+                )
+                raise HTTPException(
+                    503, "database unavailable; retry later", headers={"Retry-After": "5"}
+                ) from None
+    raise AssertionError("unreachable")

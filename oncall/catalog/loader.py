@@ -23,7 +23,9 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 class InvalidConfig(Exception):
@@ -63,7 +65,9 @@ def _walk(node: yaml.Node, loc: Loc, lines: _LineMap, problems: list[tuple[Loc, 
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key in seen:
-                problems.append((loc + (key,), f"duplicate key {key!r} (line {key_node.start_mark.line + 1})"))
+                problems.append(
+                    (loc + (key,), f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
+                )
             seen.add(key)
             lines.lines[loc + (key,)] = key_node.start_mark.line + 1
             _walk(value_node, loc + (key,), lines, problems)
@@ -72,12 +76,27 @@ def _walk(node: yaml.Node, loc: Loc, lines: _LineMap, problems: list[tuple[Loc, 
             _walk(item, loc + (index,), lines, problems)
 
 
+class _SafeLoader(yaml.SafeLoader):
+    """SafeLoader whose impossible dates (`2026-02-30`) are YAML errors with a line, not crashes."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"bad date {node.value!r}: {exc}", node.start_mark
+            ) from None
+
+
+_SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct_yaml_timestamp)
+
+
 def parse_catalog_text(text: str, *, source: str) -> CatalogSpec:
     """Validate catalog text; raise InvalidConfig naming every problem and where it is."""
     lines = _LineMap()
     structural: list[tuple[Loc, str]] = []
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _SafeLoader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
@@ -87,9 +106,15 @@ def parse_catalog_text(text: str, *, source: str) -> CatalogSpec:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: no mark, a position
+            line = text[: exc.position].count("\n") + 1
+            char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+            reason = f"unacceptable character #x{char:04x}: {exc.reason}"
         if "expected <block end>" in reason or "mapping values are not allowed" in reason:
             reason += " (check the indentation)"
-        raise InvalidConfig([ConfigProblem(source, line, "", f"malformed YAML: {reason}")]) from None
+        raise InvalidConfig(
+            [ConfigProblem(source, line, "", f"malformed YAML: {reason}")]
+        ) from None
     if node is None or data is None:
         raise InvalidConfig([ConfigProblem(source, 1, "", "the file is empty")])
     if not isinstance(data, dict):
@@ -114,7 +139,7 @@ def parse_catalog_text(text: str, *, source: str) -> CatalogSpec:
         problems = [
             ConfigProblem(source, lines.line_of(loc), format_loc(loc), msg) for loc, msg in found
         ]
-        problems.sort(key=lambda p: (p.line or 0))
+        problems.sort(key=lambda p: p.line or 0)
         raise InvalidConfig(problems)
     return spec
 
@@ -159,7 +184,9 @@ def _cross_reference_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
                 continue
             value = str(item["id"])
             if value in first:
-                out.append(((kind, index, "id"), f"duplicate id {value!r} (also {kind}[{first[value]}])"))
+                out.append(
+                    ((kind, index, "id"), f"duplicate id {value!r} (also {kind}[{first[value]}])")
+                )
             else:
                 first[value] = index
 
@@ -180,7 +207,9 @@ def _cross_reference_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
             if layer.get("name") is not None:
                 name = str(layer["name"])
                 if name in seen_names:
-                    out.append((("rotations", i, "layers", j, "name"), f"duplicate layer name {name!r}"))
+                    out.append(
+                        (("rotations", i, "layers", j, "name"), f"duplicate layer name {name!r}")
+                    )
                 seen_names.add(name)
             for k, member in _list(layer.get("members")):
                 need(member, people, "person", ("rotations", i, "layers", j, "members", k))
@@ -199,8 +228,18 @@ def _cross_reference_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
     for i, model in _items(data, "models"):
         need(model.get("team"), teams, "team", ("models", i, "team"))
         need(model.get("rotation"), rotations, "rotation", ("models", i, "rotation"))
-        need(model.get("escalation_policy"), policies, "escalation policy", ("models", i, "escalation_policy"))
+        need(
+            model.get("escalation_policy"),
+            policies,
+            "escalation policy",
+            ("models", i, "escalation_policy"),
+        )
     for i, route in _items(data, "routes"):
         need(route.get("rotation"), rotations, "rotation", ("routes", i, "rotation"))
-        need(route.get("escalation_policy"), policies, "escalation policy", ("routes", i, "escalation_policy"))
+        need(
+            route.get("escalation_policy"),
+            policies,
+            "escalation policy",
+            ("routes", i, "escalation_policy"),
+        )
     return out

@@ -153,12 +153,20 @@ def apply_catalog(
     session.flush()
 
     wanted_routes = [
-        {"match": dict(r.match), "rotation_id": r.rotation, "escalation_policy_id": r.escalation_policy}
+        {
+            "match": dict(r.match),
+            "rotation_id": r.rotation,
+            "escalation_policy_id": r.escalation_policy,
+        }
         for r in spec.routes
     ]
     current = list(session.exec(select(Route).order_by(col(Route.position))))
     current_routes = [
-        {"match": r.match, "rotation_id": r.rotation_id, "escalation_policy_id": r.escalation_policy_id}
+        {
+            "match": r.match,
+            "rotation_id": r.rotation_id,
+            "escalation_policy_id": r.escalation_policy_id,
+        }
         for r in current
     ]
     if wanted_routes != current_routes:

@@ -85,4 +85,6 @@ def apply(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -
         return
     for line in report.changes:
         typer.echo(line)
-    typer.echo(f"{file}: {len(report.changes)} change{'s' if len(report.changes) != 1 else ''} applied")
+    typer.echo(
+        f"{file}: {len(report.changes)} change{'s' if len(report.changes) != 1 else ''} applied"
+    )

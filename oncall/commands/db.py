@@ -29,7 +29,9 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
     if before == after:
         typer.echo(f"database {common.safe_url(s.database_url)} already at {after}")
     else:
-        typer.echo(f"database {common.safe_url(s.database_url)} upgraded {before or 'empty'} -> {after}")
+        typer.echo(
+            f"database {common.safe_url(s.database_url)} upgraded {before or 'empty'} -> {after}"
+        )
 
 
 @app.command()
@@ -40,6 +42,8 @@ def current() -> None:
     s = common.settings()
     eng = common.engine(s, migrated=False)
     try:
-        typer.echo(f"current: {migrate.current_revision(eng) or 'none'}  head: {migrate.head_revision()}")
+        typer.echo(
+            f"current: {migrate.current_revision(eng) or 'none'}  head: {migrate.head_revision()}"
+        )
     finally:
         eng.dispose()

@@ -6,7 +6,9 @@ import typer
 
 from oncall.commands import common
 
-override_app = typer.Typer(help="Overrides: someone covers a rotation for a time range.", no_args_is_help=True)
+override_app = typer.Typer(
+    help="Overrides: someone covers a rotation for a time range.", no_args_is_help=True
+)
 swap_app = typer.Typer(help="Swaps: hand a shift to someone else.", no_args_is_help=True)
 calendar_app = typer.Typer(help="iCalendar export and feed tokens.", no_args_is_help=True)
 
@@ -20,7 +22,9 @@ def register(app: typer.Typer) -> None:
 
 
 def who(
-    rotation: str | None = typer.Option(None, "--rotation", "-r", help="Rotation id (default: all)."),
+    rotation: str | None = typer.Option(
+        None, "--rotation", "-r", help="Rotation id (default: all)."
+    ),
     at: str | None = typer.Option(None, "--at", help="ISO 8601 time (default: now)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -67,6 +67,7 @@ class Incident(SQLModel, table=True):
     acknowledged_by: str | None = None
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: str | None = None
+    paged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     slack_channel: str | None = None
     slack_ts: str | None = None
     delivery_error: str | None = None
@@ -87,7 +88,9 @@ class Alert(SQLModel, table=True):
     status: str = Field(max_length=16)
     alertname: str = Field(default="", max_length=256)
     labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    annotations: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    annotations: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     generator_url: str = Field(default="", sa_column=Column(Text, nullable=False))
     first_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     last_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

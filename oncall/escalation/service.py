@@ -1,0 +1,198 @@
+"""Escalation: fire a policy's steps when they fall due, each exactly once.
+
+The incident stores the index of its next step and when it is due. A step fires only while
+the incident is still `triggered` and its counter still points at that step, so a restart, a
+second replica or a late scheduler tick can never fire a step twice (and never skips one).
+`after` counts from when the incident triggered or last reopened.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from oncall.catalog.models import EscalationPolicy, Person
+from oncall.incidents import flows
+from oncall.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
+from oncall.rotations.spec import parse_duration
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    after: timedelta
+    notify: tuple[str, ...]
+
+
+def policy_steps(policy: EscalationPolicy | None) -> list[Step]:
+    if policy is None:
+        return []
+    return [
+        Step(index=i, after=parse_duration(str(s["after"])), notify=tuple(s["notify"]))
+        for i, s in enumerate(policy.steps)
+    ]
+
+
+def _steps(session: Session, incident: Incident) -> list[Step]:
+    if incident.escalation_policy_id is None:
+        return []
+    return policy_steps(session.get(EscalationPolicy, incident.escalation_policy_id))
+
+
+def start(*, session: Session, incident: Incident, now: datetime) -> None:
+    """(Re)start the clock at step 0 and fire whatever is due right away (`after: 0m`)."""
+    incident.escalation_started_at = now
+    incident.escalation_step = 0
+    steps = _steps(session, incident)
+    incident.escalation_due_at = now + steps[0].after if steps else None
+    fire_due(session=session, incident=incident, now=now, opening=True)
+
+
+def stop(incident: Incident) -> None:
+    incident.escalation_due_at = None
+
+
+def fire_due(
+    *, session: Session, incident: Incident, now: datetime, opening: bool = False
+) -> list[Step]:
+    """Fire every step that is due at `now`, in order; return them."""
+    steps = _steps(session, incident)
+    fired: list[Step] = []
+    while (
+        incident.status == IncidentStatus.triggered
+        and incident.escalation_step < len(steps)
+        and incident.escalation_started_at + steps[incident.escalation_step].after <= now
+    ):
+        step = steps[incident.escalation_step]
+        _fire(
+            session=session,
+            incident=incident,
+            step=step,
+            now=now,
+            opening=opening,
+            actor="escalation",
+        )
+        incident.escalation_step += 1
+        fired.append(step)
+    _schedule_next(incident, steps)
+    return fired
+
+
+def escalate_now(*, session: Session, incident: Incident, now: datetime, actor: str) -> Step | None:
+    """Fire the next step at once (a person asked for more help); None if none is left."""
+    steps = _steps(session, incident)
+    if incident.escalation_step >= len(steps):
+        return None
+    step = steps[incident.escalation_step]
+    _fire(session=session, incident=incident, step=step, now=now, opening=False, actor=actor)
+    incident.escalation_step += 1
+    _schedule_next(incident, steps)
+    return step
+
+
+def _schedule_next(incident: Incident, steps: list[Step]) -> None:
+    if incident.status != IncidentStatus.triggered or incident.escalation_step >= len(steps):
+        incident.escalation_due_at = None
+    else:
+        incident.escalation_due_at = (
+            incident.escalation_started_at + steps[incident.escalation_step].after
+        )
+
+
+def _slack_users(session: Session, person_ids: list[str]) -> list[str]:
+    out = []
+    for person_id in person_ids:
+        person = session.get(Person, person_id)
+        out.append(person.slack_user if person and person.slack_user else person_id)
+    return out
+
+
+def _on_call(session: Session, rotation_id: str | None, now: datetime) -> str | None:
+    if rotation_id is None:
+        return None
+    from oncall.rotations.service import who_is_on_call
+
+    shift = who_is_on_call(session=session, rotation_id=rotation_id, at=now)
+    return shift.person_id if shift else None
+
+
+def _fire(
+    *, session: Session, incident: Incident, step: Step, now: datetime, opening: bool, actor: str
+) -> None:
+    done: list[str] = []
+    for target in step.notify:
+        kind, _, ref = target.partition(":")
+        if kind == "oncall":
+            person = incident.assignee_id or _on_call(session, incident.rotation_id, now)
+            if opening:
+                done.append(
+                    f"mentioned {person or 'nobody (no one on call)'} in the incident message"
+                )
+            else:
+                flows.thread_message(
+                    session=session,
+                    incident=incident,
+                    now=now,
+                    text="Still not acknowledged.",
+                    mention=_slack_users(session, [person] if person else []),
+                )
+                done.append(f"reminded {person or 'nobody (no one on call)'}")
+        elif kind == "pagerduty":
+            flows.page(session=session, incident=incident, now=now, action="trigger")
+            incident.paged_at = incident.paged_at or now
+            done.append("paged PagerDuty")
+        elif kind == "team_channel":
+            flows.thread_message(
+                session=session,
+                incident=incident,
+                now=now,
+                text="Not acknowledged yet: can someone on the team take it?",
+                here=True,
+            )
+            done.append("called the team channel (@here)")
+        elif kind == "person":
+            flows.thread_message(
+                session=session,
+                incident=incident,
+                now=now,
+                text="You are asked to help with this incident.",
+                mention=_slack_users(session, [ref]),
+            )
+            done.append(f"notified {ref}")
+        elif kind == "rotation":
+            person = _on_call(session, ref, now)
+            flows.thread_message(
+                session=session,
+                incident=incident,
+                now=now,
+                text=f"Escalated to rotation {ref}.",
+                mention=_slack_users(session, [person] if person else []),
+            )
+            done.append(f"notified {person or 'nobody'} on call in {ref}")
+    session.add(
+        IncidentEvent(
+            incident_id=incident.id,  # type: ignore[arg-type]
+            at=now,
+            kind=EventKind.escalated,
+            actor=actor,
+            text=f"step {step.index + 1}: " + "; ".join(done),
+            data={"step": step.index, "notify": list(step.notify)},
+        )
+    )
+
+
+def due_incident_ids(*, session: Session, now: datetime, limit: int = 500) -> list[int]:
+    rows = session.exec(
+        select(Incident.id)
+        .where(Incident.status == IncidentStatus.triggered)
+        .where(col(Incident.escalation_due_at).is_not(None))
+        .where(col(Incident.escalation_due_at) <= now)
+        .order_by(col(Incident.escalation_due_at))
+        .limit(limit)
+    ).all()
+    return [r for r in rows if r is not None]

@@ -1,0 +1,86 @@
+"""Routing: which team, rotation and escalation policy an Alertmanager group goes to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from oncall.catalog.models import Model, Rotation, Route
+from oncall.catalog.service import list_routes
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    team_id: str | None
+    model_id: str | None
+    rotation_id: str | None
+    escalation_policy_id: str | None
+    warning: str | None = None
+    via: str = "model"  # "model", "route N" or "none"
+
+
+def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecision:
+    """`labels` are the group's common labels. A `model` label naming a catalog model wins;
+    otherwise the first route whose `match` labels all equal the alert's; else nobody."""
+    warning = None
+    model_id = labels.get("model")
+    if model_id:
+        model = session.get(Model, model_id)
+        if model is not None and model.retired_at is None:
+            rotation_id = model.rotation_id
+            policy_id = model.escalation_policy_id
+            if rotation_id is not None and policy_id is not None:
+                return RoutingDecision(model.team_id, model.id, rotation_id, policy_id)
+            fallback = _first_route(session, labels)
+            if fallback is None:
+                return RoutingDecision(
+                    model.team_id,
+                    model.id,
+                    rotation_id,
+                    policy_id,
+                    warning=f"model {model_id!r} has no rotation or escalation policy and no route matched",
+                )
+            route, _ = fallback
+            return RoutingDecision(
+                model.team_id,
+                model.id,
+                rotation_id or route.rotation_id,
+                policy_id or route.escalation_policy_id,
+                via=f"route {route.position}",
+            )
+        warning = (
+            f"model {model_id!r} is retired in the catalog; routed by routes"
+            if model is not None
+            else f"model {model_id!r} is not in the catalog; routed by routes"
+        )
+    found = _first_route(session, labels)
+    if found is None:
+        return RoutingDecision(
+            None,
+            model_id,
+            None,
+            None,
+            warning=(warning + "; no route matched")
+            if warning
+            else "no route matched these labels",
+            via="none",
+        )
+    route, team_id = found
+    return RoutingDecision(
+        team_id,
+        model_id,
+        route.rotation_id,
+        route.escalation_policy_id,
+        warning=warning,
+        via=f"route {route.position}",
+    )
+
+
+def _first_route(session: Session, labels: Mapping[str, str]) -> tuple[Route, str | None] | None:
+    for route in list_routes(session=session):
+        if all(labels.get(k) == v for k, v in route.match.items()):
+            rotation = session.get(Rotation, route.rotation_id)
+            return route, rotation.team_id if rotation else None
+    return None

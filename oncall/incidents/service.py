@@ -1,0 +1,469 @@
+"""Incidents: Alertmanager ingest (dedup, grouping, auto-resolve, reopen) and the lifecycle.
+
+Every function works inside the caller's transaction: the state change, its timeline rows
+and the outbox rows for its side effects are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from oncall.escalation import service as escalation
+from oncall.incidents import flows
+from oncall.incidents.alertmanager import AlertmanagerAlert, AlertmanagerPayload, is_firing
+from oncall.incidents.models import (
+    Alert,
+    EventKind,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    Severity,
+)
+from oncall.incidents.routing import RoutingDecision, route_labels
+
+log = logging.getLogger(__name__)
+
+SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.error: 2, Severity.critical: 3}
+DEFAULT_FLAP_WINDOW = timedelta(minutes=10)
+MAX_TITLE = 300
+
+
+class UnknownIncident(LookupError):
+    def __init__(self, incident_id: int) -> None:
+        self.incident_id = incident_id
+        super().__init__(f"unknown incident {incident_id}")
+
+
+class InvalidTransition(ValueError):
+    """An action that the incident's status does not allow (e.g. acknowledging a resolved one)."""
+
+
+@dataclass
+class IngestResult:
+    incident_id: int | None
+    outcome: str  # created, updated, reopened, resolved, unchanged, ignored
+    new_alerts: int = 0
+    resolved_alerts: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def normalize_severity(value: str | None) -> str:
+    value = (value or "").strip().lower()
+    aliases = {
+        "page": "critical",
+        "high": "error",
+        "medium": "warning",
+        "low": "info",
+        "none": "info",
+    }
+    value = aliases.get(value, value)
+    return value if value in SEVERITY_RANK else Severity.warning
+
+
+def _title(payload: AlertmanagerPayload) -> str:
+    summary = payload.commonAnnotations.get("summary")
+    if summary:
+        return summary[:MAX_TITLE]
+    names = sorted({a.labels.get("alertname", "") for a in payload.alerts})
+    rest = ", ".join(f"{k}={v}" for k, v in sorted(payload.groupLabels.items()) if k != "alertname")
+    title = "/".join(names) + (f" ({rest})" if rest else "")
+    return title[:MAX_TITLE]
+
+
+def _event(
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    kind: str,
+    text: str,
+    actor: str = "alertmanager",
+    data: dict[str, object] | None = None,
+) -> None:
+    session.add(
+        IncidentEvent(
+            incident_id=incident.id,  # type: ignore[arg-type]
+            at=now,
+            kind=kind,
+            actor=actor,
+            text=text,
+            data=dict(data or {}),
+        )
+    )
+
+
+def _describe(alerts: list[AlertmanagerAlert]) -> str:
+    shown = []
+    for alert in alerts[:5]:
+        extra = ", ".join(
+            f"{k}={v}"
+            for k, v in sorted(alert.labels.items())
+            if k in ("model", "node", "gpu", "xid", "job_name", "feature", "cluster")
+        )
+        shown.append(alert.labels.get("alertname", "?") + (f" ({extra})" if extra else ""))
+    more = f" and {len(alerts) - 5} more" if len(alerts) > 5 else ""
+    return "; ".join(shown) + more
+
+
+def _assignee(session: Session, rotation_id: str | None, now: datetime) -> str | None:
+    if rotation_id is None:
+        return None
+    from oncall.rotations.service import who_is_on_call
+
+    shift = who_is_on_call(session=session, rotation_id=rotation_id, at=now)
+    return shift.person_id if shift else None
+
+
+def _open_incident(session: Session, group_key: str) -> Incident | None:
+    query = select(Incident).where(Incident.open_group_key == group_key)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def _latest_incident(session: Session, group_key: str) -> Incident | None:
+    return session.exec(
+        select(Incident)
+        .where(Incident.group_key == group_key)
+        .order_by(col(Incident.id).desc())
+        .limit(1)
+    ).first()
+
+
+def _known_alerts(session: Session, incident_id: int) -> dict[tuple[str, datetime], Alert]:
+    rows = session.exec(select(Alert).where(Alert.incident_id == incident_id))
+    return {(a.fingerprint, a.starts_at): a for a in rows}
+
+
+def ingest_alertmanager(
+    *,
+    session: Session,
+    payload: AlertmanagerPayload,
+    now: datetime,
+    flap_window: timedelta = DEFAULT_FLAP_WINDOW,
+) -> IngestResult:
+    """Fold one webhook delivery into incidents. Re-delivering the same payload changes nothing."""
+    group_key = payload.groupKey
+    incident = _open_incident(session, group_key)
+    firing = [a for a in payload.alerts if is_firing(a)]
+    outcome = "updated"
+
+    if incident is None:
+        previous = _latest_incident(session, group_key)
+        known = _known_alerts(session, previous.id) if previous and previous.id else {}
+        new_firing = [a for a in firing if (a.fingerprint, a.startsAt) not in known]
+        if not new_firing:
+            # A repeat or a resolve of alerts we already hold (or never saw): nothing to open.
+            if previous is not None and previous.id is not None:
+                changed = _apply_alerts(session, previous, payload.alerts, known, now)
+                return IngestResult(
+                    previous.id,
+                    "unchanged" if not changed[1] else "updated",
+                    resolved_alerts=changed[1],
+                )
+            return IngestResult(None, "ignored")
+        if (
+            previous is not None
+            and previous.resolved_at is not None
+            and now - previous.resolved_at <= flap_window
+        ):
+            incident = previous
+            _reopen(session, incident, now)
+            outcome = "reopened"
+        else:
+            incident = _create(session, payload, now)
+            outcome = "created"
+
+    assert incident.id is not None
+    known = _known_alerts(session, incident.id) if outcome != "created" else {}
+    added, resolved = _apply_alerts(session, incident, payload.alerts, known, now)
+    incident.truncated_alerts = payload.truncatedAlerts
+    worst = max(
+        (normalize_severity(a.labels.get("severity")) for a in firing),
+        key=lambda s: SEVERITY_RANK[Severity(s)],
+        default=incident.severity,
+    )
+    severity_rose = SEVERITY_RANK[Severity(worst)] > SEVERITY_RANK[Severity(incident.severity)]
+    if severity_rose:
+        incident.severity = worst
+
+    if outcome == "created":
+        incident.assignee_id = _assignee(session, incident.rotation_id, now)
+        flows.incident_opened(session=session, incident=incident, now=now)
+        escalation.start(session=session, incident=incident, now=now)
+    elif outcome == "reopened":
+        incident.assignee_id = _assignee(session, incident.rotation_id, now) or incident.assignee_id
+        flows.incident_changed(session=session, incident=incident, now=now, reason="reopened")
+        escalation.start(session=session, incident=incident, now=now)
+
+    if _all_resolved(session, incident) and incident.truncated_alerts == 0:
+        _resolve(
+            session, incident, now, actor="alertmanager", text="all alerts of the group resolved"
+        )
+        outcome = "resolved" if outcome != "created" else outcome
+    elif outcome == "updated" and (added or resolved or severity_rose):
+        flows.incident_changed(session=session, incident=incident, now=now, reason="alerts")
+    elif outcome == "updated":
+        outcome = "unchanged"
+    incident.updated_at = now
+    session.add(incident)
+    session.flush()
+    return IngestResult(
+        incident.id,
+        outcome,
+        new_alerts=added,
+        resolved_alerts=resolved,
+        warnings=[incident.routing_warning]
+        if incident.routing_warning and outcome == "created"
+        else [],
+    )
+
+
+def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> Incident:
+    decision: RoutingDecision = route_labels(session=session, labels=payload.commonLabels)
+    incident = Incident(
+        group_key=payload.groupKey,
+        open_group_key=payload.groupKey,
+        title=_title(payload),
+        status=IncidentStatus.triggered,
+        severity=Severity.info,
+        team_id=decision.team_id,
+        model_id=decision.model_id,
+        rotation_id=decision.rotation_id,
+        escalation_policy_id=decision.escalation_policy_id,
+        routing_warning=decision.warning,
+        labels=dict(payload.commonLabels),
+        triggered_at=now,
+        escalation_started_at=now,
+        updated_at=now,
+    )
+    session.add(incident)
+    session.flush()  # the id is needed by the alert, timeline and outbox rows
+    _event(
+        session,
+        incident,
+        now,
+        EventKind.triggered,
+        f"triggered by {_describe([a for a in payload.alerts if is_firing(a)])}",
+        data={"routed_via": decision.via},
+    )
+    if decision.warning:
+        _event(session, incident, now, EventKind.routing_warning, decision.warning, actor="system")
+        log.warning("incident %s: %s", incident.id, decision.warning)
+    return incident
+
+
+def _reopen(session: Session, incident: Incident, now: datetime) -> None:
+    incident.status = IncidentStatus.triggered
+    incident.open_group_key = incident.group_key
+    incident.resolved_at = None
+    incident.resolved_by = None
+    incident.acknowledged_at = None
+    incident.acknowledged_by = None
+    _event(
+        session, incident, now, EventKind.reopened, "an alert fired again within the flap window"
+    )
+
+
+def _apply_alerts(
+    session: Session,
+    incident: Incident,
+    alerts: list[AlertmanagerAlert],
+    known: dict[tuple[str, datetime], Alert],
+    now: datetime,
+) -> tuple[int, int]:
+    """Record new occurrences and status changes; return (joined, resolved) counts."""
+    joined: list[AlertmanagerAlert] = []
+    resolved: list[AlertmanagerAlert] = []
+    for alert in alerts:
+        key = (alert.fingerprint, alert.startsAt)
+        row = known.get(key)
+        if row is None:
+            row = Alert(
+                incident_id=incident.id,  # type: ignore[arg-type]
+                fingerprint=alert.fingerprint,
+                starts_at=alert.startsAt,
+                ends_at=alert.endsAt,
+                status=alert.status,
+                alertname=alert.labels.get("alertname", "")[:256],
+                labels=dict(alert.labels),
+                annotations=dict(alert.annotations),
+                generator_url=alert.generatorURL,
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+            session.add(row)
+            known[key] = row
+            (joined if is_firing(alert) else resolved).append(alert)
+        elif row.status != alert.status and alert.status == "resolved":
+            row.status = "resolved"
+            row.ends_at = alert.endsAt or now
+            row.last_seen_at = now
+            session.add(row)
+            resolved.append(alert)
+    # Alerts that opened the incident are in its "triggered" event already.
+    if joined and incident.triggered_at != now:
+        _event(
+            session,
+            incident,
+            now,
+            EventKind.alert_joined,
+            f"{len(joined)} alert{'s' if len(joined) != 1 else ''} joined: {_describe(joined)}",
+            data={"fingerprints": [a.fingerprint for a in joined[:200]]},
+        )
+    if resolved:
+        _event(
+            session,
+            incident,
+            now,
+            EventKind.alert_resolved,
+            f"{len(resolved)} alert{'s' if len(resolved) != 1 else ''} resolved: {_describe(resolved)}",
+            data={"fingerprints": [a.fingerprint for a in resolved[:200]]},
+        )
+    return len(joined), len(resolved)
+
+
+def _all_resolved(session: Session, incident: Incident) -> bool:
+    session.flush()
+    still_firing = session.exec(
+        select(Alert.id)
+        .where(Alert.incident_id == incident.id)
+        .where(Alert.status == "firing")
+        .limit(1)
+    ).first()
+    return still_firing is None
+
+
+def _resolve(session: Session, incident: Incident, now: datetime, *, actor: str, text: str) -> None:
+    incident.status = IncidentStatus.resolved
+    incident.open_group_key = None
+    incident.resolved_at = now
+    incident.resolved_by = actor
+    escalation.stop(incident)
+    _event(session, incident, now, EventKind.resolved, text, actor=actor)
+    flows.incident_changed(session=session, incident=incident, now=now, reason="resolved")
+    if incident.paged_at is not None:
+        flows.page(session=session, incident=incident, now=now, action="resolve")
+
+
+# --- the lifecycle, driven by people -------------------------------------------------------
+
+
+def get_incident(*, session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise UnknownIncident(incident_id)
+    return incident
+
+
+def list_incidents(
+    *, session: Session, status: str | None = None, limit: int = 200, team_id: str | None = None
+) -> list[Incident]:
+    query = select(Incident).order_by(col(Incident.id).desc()).limit(limit)
+    if status is not None:
+        query = query.where(Incident.status == status)
+    if team_id is not None:
+        query = query.where(Incident.team_id == team_id)
+    return list(session.exec(query))
+
+
+def alerts_of(*, session: Session, incident_id: int) -> list[Alert]:
+    return list(
+        session.exec(select(Alert).where(Alert.incident_id == incident_id).order_by(col(Alert.id)))
+    )
+
+
+def timeline_of(*, session: Session, incident_id: int) -> list[IncidentEvent]:
+    return list(
+        session.exec(
+            select(IncidentEvent)
+            .where(IncidentEvent.incident_id == incident_id)
+            .order_by(col(IncidentEvent.at), col(IncidentEvent.id))
+        )
+    )
+
+
+def acknowledge(*, session: Session, incident_id: int, by: str, now: datetime) -> Incident:
+    """Stop the escalation; idempotent for an incident that is already acknowledged."""
+    incident = get_incident(session=session, incident_id=incident_id)
+    if incident.status == IncidentStatus.resolved:
+        raise InvalidTransition(f"incident {incident_id} is resolved; nothing to acknowledge")
+    if incident.status == IncidentStatus.acknowledged:
+        return incident
+    incident.status = IncidentStatus.acknowledged
+    incident.acknowledged_at = now
+    incident.acknowledged_by = by
+    incident.updated_at = now
+    escalation.stop(incident)
+    _event(session, incident, now, EventKind.acknowledged, f"acknowledged by {by}", actor=by)
+    flows.incident_changed(session=session, incident=incident, now=now, reason="acknowledged")
+    if incident.paged_at is not None:
+        flows.page(session=session, incident=incident, now=now, action="acknowledge")
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def resolve(
+    *, session: Session, incident_id: int, by: str, now: datetime, note: str | None = None
+) -> Incident:
+    incident = get_incident(session=session, incident_id=incident_id)
+    if incident.status == IncidentStatus.resolved:
+        return incident
+    _resolve(
+        session, incident, now, actor=by, text=f"resolved by {by}" + (f": {note}" if note else "")
+    )
+    incident.updated_at = now
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def add_note(
+    *, session: Session, incident_id: int, by: str, text: str, now: datetime
+) -> IncidentEvent:
+    incident = get_incident(session=session, incident_id=incident_id)
+    text = text.strip()
+    if not text:
+        raise ValueError("a note needs text")
+    _event(session, incident, now, EventKind.note, text[:4000], actor=by)
+    incident.updated_at = now
+    session.add(incident)
+    session.flush()
+    return timeline_of(session=session, incident_id=incident_id)[-1]
+
+
+def escalate(*, session: Session, incident_id: int, by: str, now: datetime) -> str:
+    """Fire the next escalation step now; returns what happened."""
+    incident = get_incident(session=session, incident_id=incident_id)
+    if incident.status == IncidentStatus.resolved:
+        raise InvalidTransition(f"incident {incident_id} is resolved; nothing to escalate")
+    step = escalation.escalate_now(session=session, incident=incident, now=now, actor=by)
+    incident.updated_at = now
+    session.add(incident)
+    session.flush()
+    if step is None:
+        raise InvalidTransition(f"incident {incident_id} has no escalation step left")
+    return f"step {step.index + 1}: {', '.join(step.notify)}"
+
+
+def fire_due_escalations(*, session: Session, now: datetime) -> int:
+    """The scheduler's job body: fire every due step of every triggered incident."""
+    fired = 0
+    for incident_id in escalation.due_incident_ids(session=session, now=now):
+        query = select(Incident).where(Incident.id == incident_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        incident = session.exec(query).first()
+        if incident is None:
+            continue
+        steps = escalation.fire_due(session=session, incident=incident, now=now)
+        if steps:
+            incident.updated_at = now
+            session.add(incident)
+            fired += len(steps)
+    session.flush()
+    return fired
