@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 import typer
 
@@ -45,6 +47,10 @@ def _root(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind (the container passes 0.0.0.0)."),
@@ -57,6 +63,9 @@ def serve(
     from oncall.commands import common
 
     settings = common.settings()
+    # Uvicorn re-raises SIGTERM once its graceful shutdown is done; with the default handler the
+    # process would then die "killed by SIGTERM" (exit 143) instead of exiting 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     # Uvicorn handles SIGTERM and SIGINT: it stops accepting, finishes requests in flight,
     # then runs the app's shutdown (scheduler jobs finish, nothing is cut mid-transaction).
     uvicorn.run(

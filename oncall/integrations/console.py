@@ -1,14 +1,17 @@
-"""The console channel: side effects written to the log instead of sent (no credentials, demo)."""
+"""The console channel: side effects written to the log instead of sent (no credentials, demo).
+
+Rows delivered here are marked delivered via `console`, so nothing piles up in the outbox.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlmodel import Session
 
+from oncall.incidents.models import Incident
 from oncall.outbox import OutboxMessage
 
 log = logging.getLogger("oncall.console")
@@ -16,22 +19,45 @@ log = logging.getLogger("oncall.console")
 Printer = Callable[[str], None]
 
 
-def describe(message: OutboxMessage) -> str:
-    body = json.dumps(message.payload, ensure_ascii=False, sort_keys=True)
-    if len(body) > 600:
-        body = body[:600] + "…"
-    return f"[{message.channel} → console] {message.kind} incident={message.incident_id} {body}"
+def _incident_line(incident: Incident) -> str:
+    who = incident.acknowledged_by or incident.assignee_id or "nobody on call"
+    return (
+        f"#{incident.id} [{incident.severity.upper()}] {incident.title} "
+        f"({incident.status}; {'acked by' if incident.acknowledged_by else 'on call:'} {who})"
+    )
+
+
+def describe(session: Session, message: OutboxMessage) -> str:
+    """One readable line: what would have been sent, and where."""
+    incident = session.get(Incident, message.incident_id) if message.incident_id else None
+    about = _incident_line(incident) if incident else ""
+    p = message.payload
+    if message.channel == "slack":
+        where = f"Slack {p.get('channel') or '(no channel)'}"
+        if message.kind == "post_incident":
+            return f"{where}: post   {about}"
+        if message.kind == "update_incident":
+            return f"{where}: update {about} [{p.get('reason', '')}]"
+        mention = " ".join(f"@{m}" for m in p.get("mention", []))
+        here = "@here " if p.get("here") else ""
+        return f"{where}: thread {here}{mention} {p.get('text', '')}".rstrip()
+    if message.channel == "pagerduty":
+        return (
+            f"PagerDuty: {p.get('event_action')} dedup_key={p.get('dedup_key')} "
+            f"severity={p.get('severity')} summary={str(p.get('summary', ''))[:120]!r}"
+        )
+    return f"{message.channel}: {message.kind} {about}"
 
 
 def console_handler(
     printer: Printer | None = None,
 ) -> Callable[[Session, OutboxMessage], Mapping[str, Any]]:
-    def deliver(_session: Session, message: OutboxMessage) -> Mapping[str, Any]:
-        text = describe(message)
+    def deliver(session: Session, message: OutboxMessage) -> Mapping[str, Any]:
+        text = describe(session, message)
         if printer is not None:
             printer(text)
         else:
-            log.info("%s", text)
+            log.info("%s (console: no credentials configured)", text)
         message.delivered_via = "console"
         return {"console": True}
 
