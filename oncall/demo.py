@@ -29,7 +29,7 @@ from oncall.config import Settings
 from oncall.db import make_engine, session_scope
 from oncall.incidents import service as incidents
 from oncall.integrations.console import console_handler
-from oncall.outbox import Channel
+from oncall.outbox import Channel, Handler
 
 EXAMPLES = Path(__file__).parent / "examples"
 CATALOG = EXAMPLES / "oncall.yaml"
@@ -86,8 +86,17 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
     engine = make_engine(url)
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
     sent: list[str] = []
-    console = console_handler(lambda line: (sent.append(line), _say(f"   → {line}")))
-    handlers = {Channel.slack: console, Channel.pagerduty: console, Channel.console: console}
+
+    def show(line: str) -> None:
+        sent.append(line)
+        _say(f"   → {line}")
+
+    console = console_handler(show)
+    handlers: dict[str, Handler] = {
+        Channel.slack: console,
+        Channel.pagerduty: console,
+        Channel.console: console,
+    }
 
     def deliver() -> None:
         outbox.deliver_due(engine=engine, handlers=handlers, now=clock)

@@ -89,8 +89,8 @@ def enqueue(
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:
     """5 s, 10 s, 20 s … capped at 15 min, with up to 20% jitter so retries do not stampede."""
-    base = min(FIRST_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
-    jitter = (rng or random).uniform(0, 0.2)
+    base = min(FIRST_BACKOFF * (1 << min(max(attempts - 1, 0), 20)), MAX_BACKOFF)
+    jitter: float = (rng or random).uniform(0, 0.2)
     return base * (1 + jitter)
 
 

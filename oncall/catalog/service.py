@@ -139,20 +139,20 @@ def apply_catalog(
             differing = [k for k, v in values.items() if getattr(row, k) != v]
             for key in differing:
                 setattr(row, key, values[key])
-            if row.retired_at is not None:  # type: ignore[attr-defined]
-                row.retired_at = None  # type: ignore[attr-defined]
+            if getattr(row, "retired_at", None) is not None:
+                setattr(row, "retired_at", None)  # noqa: B010  (every catalog table has it)
                 report.restored.append(f"{kind} {entity_id}")
             elif differing:
                 report.changed.append(f"{kind} {entity_id} ({', '.join(differing)})")
             session.add(row)
         for entity_id, row in existing.items():
-            if entity_id not in wanted[table] and row.retired_at is None:  # type: ignore[attr-defined]
-                row.retired_at = now  # type: ignore[attr-defined]
+            if entity_id not in wanted[table] and getattr(row, "retired_at", None) is None:
+                setattr(row, "retired_at", now)  # noqa: B010
                 session.add(row)
                 report.retired.append(f"{kind} {entity_id}")
     session.flush()
 
-    wanted_routes = [
+    wanted_routes: list[dict[str, Any]] = [
         {
             "match": dict(r.match),
             "rotation_id": r.rotation,

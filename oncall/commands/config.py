@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from oncall.commands import common
+
+if TYPE_CHECKING:
+    from oncall.catalog.schema import CatalogSpec
 
 app = typer.Typer(help="The catalog file (oncall.yaml).", no_args_is_help=True)
 
 FileArg = typer.Argument(..., help="Path to oncall.yaml.", dir_okay=False)
 
 
-def _load(file: Path):  # type: ignore[no-untyped-def]
+def _load(file: Path) -> CatalogSpec:
     from oncall.catalog.loader import InvalidConfig, load_catalog
 
     try:
@@ -25,12 +29,10 @@ def _load(file: Path):  # type: ignore[no-untyped-def]
         common.fail(f"{file}: {n} problem{'s' if n != 1 else ''}; nothing was applied")
 
 
-def _warnings(spec: object, file: Path) -> list[str]:
-    try:
-        from oncall.rotations.service import catalog_warnings
-    except ImportError:
-        return []
-    return catalog_warnings(spec, source=str(file), now=common.now())  # type: ignore[arg-type]
+def _warnings(spec: CatalogSpec, file: Path) -> list[str]:
+    from oncall.rotations.service import catalog_warnings
+
+    return catalog_warnings(spec, source=str(file), now=common.now())
 
 
 @app.command()

@@ -11,7 +11,9 @@ from datetime import time, timedelta
 from typing import Literal
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_DAY_INDEX = {d.lower(): i for i, d in enumerate(DAYS)}
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# "Mon" and "Monday" both name Monday; "Mondxx" names nothing.
+_DAY_INDEX = {d.lower(): i for i, d in enumerate(DAYS)} | {d: i for i, d in enumerate(_DAY_NAMES)}
 
 ShiftUnit = Literal["h", "d", "w"]
 _SHIFT_RE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
@@ -79,7 +81,8 @@ class RestrictWindow:
 
     def __str__(self) -> str:
         day_names = ",".join(DAYS[d] for d in sorted(self.days))
-        end = self.end_minutes % (24 * 60)
+        # An end at midnight of the start day's next day reads best as 24:00 ("00:00-24:00").
+        end = 24 * 60 if self.end_minutes == 24 * 60 else self.end_minutes % (24 * 60)
         return f"{day_names} {self.start:%H:%M}-{end // 60:02d}:{end % 60:02d}"
 
 
@@ -89,9 +92,9 @@ def _parse_days(spec: str) -> frozenset[int]:
         part = part.strip().lower()
         if "-" in part:
             first, _, last = part.partition("-")
-            if first[:3] not in _DAY_INDEX or last[:3] not in _DAY_INDEX:
+            if first.strip() not in _DAY_INDEX or last.strip() not in _DAY_INDEX:
                 raise ValueError(f"unknown day in {part!r}")
-            a, b = _DAY_INDEX[first[:3]], _DAY_INDEX[last[:3]]
+            a, b = _DAY_INDEX[first.strip()], _DAY_INDEX[last.strip()]
             i = a
             while True:
                 days.add(i)
@@ -99,9 +102,9 @@ def _parse_days(spec: str) -> frozenset[int]:
                     break
                 i = (i + 1) % 7
         else:
-            if part[:3] not in _DAY_INDEX or len(part) < 3:
+            if part not in _DAY_INDEX:
                 raise ValueError(f"unknown day {part!r}")
-            days.add(_DAY_INDEX[part[:3]])
+            days.add(_DAY_INDEX[part])
     return frozenset(days)
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 14:42:05.771194
+Create Date: 2026-11-27 14:49:02.129106
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,6 @@ import sqlmodel
 from alembic import op
 
 import oncall.db
-
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -120,6 +119,7 @@ def upgrade() -> None:
         sa.Column("acknowledged_by", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("resolved_at", oncall.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolved_by", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("paged_at", oncall.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("slack_channel", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("slack_ts", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("delivery_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
