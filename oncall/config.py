@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +17,12 @@ DEFAULT_PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com"
 
 # Values copied from examples: running with them would expose the service.
 _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "xoxb-your-token"}
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
+
+
+def hide_url_password(url: str) -> str:
+    """`postgresql://u:pw@host/db` -> `postgresql://u:***@host/db`, for logs and repr."""
+    return _URL_PASSWORD.sub(r"\1:***@", url)
 
 
 def _env(name: str) -> AliasChoices:
@@ -69,6 +78,11 @@ class Settings(BaseSettings):
         if raw.lower() in _PLACEHOLDER_SECRETS:
             raise ValueError("is a placeholder value copied from an example; set a real secret")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # SecretStr hides tokens; URLs (database, Prometheus) may carry a password too.
+        for name, value in super().__repr_args__():
+            yield name, hide_url_password(value) if isinstance(value, str) else value
 
     @property
     def flap_window(self) -> timedelta:

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from oncall.api import calendar, health, incidents, rotations, webhook
+    from oncall.api import calendar, health, incidents, rotations, runbooks, webhook
 
     return [
         health.router,
@@ -14,4 +14,5 @@ def routers() -> list[APIRouter]:
         incidents.router,
         rotations.router,
         calendar.router,
+        runbooks.router,
     ]

@@ -1,1 +1,1 @@
-"""The catalog: teams, people, rotations, escalation policies, models and routes from oncall.yaml."""
+"""The catalog: teams, people, rotations, escalation policies, models, routes (oncall.yaml)."""

@@ -66,14 +66,14 @@ def _walk(node: yaml.Node, loc: Loc, lines: _LineMap, problems: list[tuple[Loc, 
             key = str(key_node.value)
             if key in seen:
                 problems.append(
-                    (loc + (key,), f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
+                    ((*loc, key), f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
                 )
             seen.add(key)
-            lines.lines[loc + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, loc + (key,), lines, problems)
+            lines.lines[(*loc, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*loc, key), lines, problems)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, loc + (index,), lines, problems)
+            _walk(item, (*loc, index), lines, problems)
 
 
 class _SafeLoader(yaml.SafeLoader):

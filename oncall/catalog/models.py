@@ -1,4 +1,4 @@
-"""Catalog tables: the database copy of oncall.yaml. Retired rows stay so history keeps its names."""
+"""Catalog tables: the database copy of oncall.yaml. Retired rows stay: history keeps names."""
 
 from __future__ import annotations
 

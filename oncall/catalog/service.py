@@ -124,7 +124,7 @@ T = TypeVar("T", bound=SQLModel)
 def apply_catalog(
     *, session: Session, spec: CatalogSpec, now: datetime, source: str = "oncall.yaml"
 ) -> ApplyReport:
-    """Make the database match `spec`. Retired rows keep their history; applying twice is a no-op."""
+    """Make the database match `spec`; retired rows keep their history; twice is a no-op."""
     report = ApplyReport()
     wanted = _rows(spec)
     for table in _ORDER:

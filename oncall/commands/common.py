@@ -88,7 +88,8 @@ def parse_when(value: str | None, *, field: str, default: datetime | None = None
         parsed = datetime.fromisoformat(value)
     except ValueError:
         fail(
-            f"{field}: {value!r} is not an ISO 8601 time (e.g. 2026-03-08T10:00 or 2026-03-08T10:00-05:00)"
+            f"{field}: {value!r} is not an ISO 8601 time "
+            "(e.g. 2026-03-08T10:00 or 2026-03-08T10:00-05:00)"
         )
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

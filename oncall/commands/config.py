@@ -66,11 +66,17 @@ def check(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -
 @app.command()
 def apply(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -> None:
     """Load the file into the database in one transaction (idempotent); print what changed."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
     from oncall.catalog.service import apply_catalog
 
     spec = _load(file)
-    with common.session() as session:
-        report = apply_catalog(session=session, spec=spec, now=common.now(), source=str(file))
+    try:
+        with common.session() as session:
+            report = apply_catalog(session=session, spec=spec, now=common.now(), source=str(file))
+    except SQLAlchemyError as exc:  # rolled back: say why, without a traceback
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
+        common.fail(f"{file}: the database refused the changes ({reason}); nothing was applied")
     if as_json:
         common.emit_json(
             {

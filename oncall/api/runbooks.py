@@ -1,0 +1,29 @@
+"""GET /runbooks/{name}: the runbooks shipped in the package, linked from alert rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import PlainTextResponse
+
+RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\.md$")
+
+router = APIRouter(tags=["runbooks"])
+
+
+@router.get("/runbooks/", response_class=PlainTextResponse)
+def runbook_index() -> PlainTextResponse:
+    return runbook("README.md")
+
+
+@router.get("/runbooks/{name}", response_class=PlainTextResponse)
+def runbook(name: str) -> PlainTextResponse:
+    if not (_NAME.match(name) or name == "README.md"):
+        raise HTTPException(404, f"no runbook named {name!r}")
+    path = RUNBOOKS / name
+    if not path.is_file():
+        raise HTTPException(404, f"no runbook named {name!r}")
+    return PlainTextResponse(path.read_text(encoding="utf-8"), media_type="text/markdown; charset=utf-8")
