@@ -26,4 +26,5 @@ def runbook(name: str) -> PlainTextResponse:
     path = RUNBOOKS / name
     if not path.is_file():
         raise HTTPException(404, f"no runbook named {name!r}")
-    return PlainTextResponse(path.read_text(encoding="utf-8"), media_type="text/markdown; charset=utf-8")
+    text = path.read_text(encoding="utf-8")
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")

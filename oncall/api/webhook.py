@@ -50,7 +50,8 @@ def parse_payload(body: bytes) -> AlertmanagerPayload:
         return AlertmanagerPayload.model_validate(data)
     except ValidationError as exc:
         reasons = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()[:20]
         ]
         raise HTTPException(

@@ -43,7 +43,7 @@ class Incident(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     group_key: str = Field(sa_column=Column(Text, nullable=False, index=True))
-    # Equal to group_key while the incident is open, NULL once resolved: one open incident per group.
+    # group_key while open, NULL once resolved: the unique index keeps one open incident a group.
     open_group_key: str | None = Field(default=None, sa_column=Column(Text, unique=True))
     title: str
     status: str = Field(default=IncidentStatus.triggered, max_length=16, index=True)

@@ -40,7 +40,10 @@ def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecis
                     model.id,
                     rotation_id,
                     policy_id,
-                    warning=f"model {model_id!r} has no rotation or escalation policy and no route matched",
+                    warning=(
+                        f"model {model_id!r} has no rotation or escalation policy "
+                        "and no route matched"
+                    ),
                 )
             route, _ = fallback
             return RoutingDecision(

@@ -320,7 +320,8 @@ def _apply_alerts(
             incident,
             now,
             EventKind.alert_resolved,
-            f"{len(resolved)} alert{'s' if len(resolved) != 1 else ''} resolved: {_describe(resolved)}",
+            f"{len(resolved)} alert{'s' if len(resolved) != 1 else ''} resolved: "
+            + _describe(resolved),
             data={"fingerprints": [a.fingerprint for a in resolved[:200]]},
         )
     return len(joined), len(resolved)

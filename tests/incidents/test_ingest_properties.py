@@ -34,7 +34,9 @@ T0 = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 
 
 def run(deliveries: list[str]) -> tuple[object, ...]:
-    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    engine = create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
     SQLModel.metadata.create_all(engine)
     with Session(engine) as s:
         apply_catalog(session=s, spec=SPEC, now=T0)
@@ -53,7 +55,8 @@ def run(deliveries: list[str]) -> tuple[object, ...]:
             (a.fingerprint, a.starts_at.isoformat(), a.status) for a in s.exec(select(Alert))
         )
         outbox = sorted(
-            (m.channel, m.kind, str(m.payload.get("event_action"))) for m in s.exec(select(OutboxMessage))
+            (m.channel, m.kind, str(m.payload.get("event_action")))
+            for m in s.exec(select(OutboxMessage))
         )
     engine.dispose()
     return tuple(incidents), tuple(alerts), tuple(outbox)
@@ -64,9 +67,13 @@ def run(deliveries: list[str]) -> tuple[object, ...]:
     st.lists(st.sampled_from(NAMES), min_size=1, max_size=8),
     st.lists(st.integers(min_value=1, max_value=3), min_size=8, max_size=8),
 )
-def test_redelivering_any_payload_right_away_changes_nothing(deliveries: list[str], repeats: list[int]) -> None:
-    """Alertmanager retries (timeouts, 5xx) deliver the same body again: the outcome is as if once."""
-    repeated = [name for name, times in zip(deliveries, repeats, strict=False) for _ in range(times)]
+def test_redelivering_any_payload_right_away_changes_nothing(
+    deliveries: list[str], repeats: list[int]
+) -> None:
+    """Alertmanager retries (timeouts, 5xx) send the same body again: as if it came once."""
+    repeated = [
+        name for name, times in zip(deliveries, repeats, strict=False) for _ in range(times)
+    ]
     repeated += deliveries[len(repeats) :]
     assert run(repeated) == run(deliveries)
 

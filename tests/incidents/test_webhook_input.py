@@ -1,4 +1,5 @@
-"""Bad input gets a clear 4xx and changes nothing; our own trouble answers 503 so Alertmanager retries."""
+"""Bad input gets a clear 4xx and changes nothing; our own trouble answers 503 (Alertmanager
+then retries)."""
 
 from __future__ import annotations
 
