@@ -154,7 +154,14 @@ def ingest_alertmanager(
     if incident is None:
         previous = _latest_incident(session, group_key)
         known = _known_alerts(session, previous.id) if previous and previous.id else {}
-        new_firing = [a for a in firing if (a.fingerprint, a.startsAt) not in known]
+        # New occurrences, and known ones firing again after Alertmanager resolved them (it
+        # does so when Prometheus stops re-sending for a while; the startsAt stays the same).
+        new_firing = [
+            a
+            for a in firing
+            if (a.fingerprint, a.startsAt) not in known
+            or known[(a.fingerprint, a.startsAt)].status == "resolved"
+        ]
         if not new_firing:
             # A repeat or a resolve of alerts we already hold (or never saw): nothing to open.
             if previous is not None and previous.id is not None:
@@ -298,6 +305,12 @@ def _apply_alerts(
             session.add(row)
             known[key] = row
             (joined if is_firing(alert) else resolved).append(alert)
+        elif row.status == "resolved" and alert.status == "firing":
+            row.status = "firing"
+            row.ends_at = None
+            row.last_seen_at = now
+            session.add(row)
+            joined.append(alert)
         elif row.status != alert.status and alert.status == "resolved":
             row.status = "resolved"
             row.ends_at = alert.endsAt or now

@@ -266,3 +266,44 @@ def test_unknown_fields_from_newer_alertmanagers_are_ignored(
     body["someFutureField"] = {"x": 1}
     body["alerts"][0]["silencedBy"] = []
     assert post(client, body)["outcome"] == "created"
+
+
+def test_alert_firing_again_after_alertmanager_resolved_it_reopens_the_incident(
+    client: TestClient, catalog: Engine, clock: FrozenClock
+) -> None:
+    """Prometheus paused past the alert's expiry: Alertmanager resolves the alert, then sends it
+    firing again with the same fingerprint and startsAt when Prometheus comes back."""
+    post(client, payload("drift-firing"))
+    timed_out = payload("drift-firing")
+    timed_out["status"] = "resolved"
+    timed_out["alerts"][0]["status"] = "resolved"
+    timed_out["alerts"][0]["endsAt"] = "2026-11-27T13:30:00Z"
+    post(client, timed_out)
+    assert incidents(catalog)[0].status == "resolved"
+    clock.advance(timedelta(minutes=2))
+
+    result = post(client, payload("drift-firing"))
+
+    assert result["outcome"] == "reopened"
+    [incident] = incidents(catalog)
+    assert incident.status == "triggered"
+    with Session(catalog) as s:
+        [alert] = s.exec(select(Alert)).all()
+    assert (alert.status, alert.ends_at) == ("firing", None)
+    # A plain repeat of that firing payload afterwards changes nothing.
+    assert post(client, payload("drift-firing"))["outcome"] == "unchanged"
+
+
+def test_same_alert_firing_again_long_after_opens_a_new_incident(
+    client: TestClient, catalog: Engine, clock: FrozenClock
+) -> None:
+    post(client, payload("drift-firing"))
+    timed_out = payload("drift-firing")
+    timed_out["status"] = "resolved"
+    timed_out["alerts"][0]["status"] = "resolved"
+    post(client, timed_out)
+    clock.advance(timedelta(hours=1))
+
+    assert post(client, payload("drift-firing"))["outcome"] == "created"
+    first, second = incidents(catalog)
+    assert (first.status, second.status) == ("resolved", "triggered")
