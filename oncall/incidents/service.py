@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from oncall.escalation import service as escalation
@@ -62,6 +64,14 @@ def normalize_severity(value: str | None) -> str:
     }
     value = aliases.get(value, value)
     return value if value in SEVERITY_RANK else Severity.warning
+
+
+def _worst_severity(alerts: list[AlertmanagerAlert], *, default: str) -> str:
+    return max(
+        (normalize_severity(a.labels.get("severity")) for a in alerts),
+        key=lambda value: SEVERITY_RANK[Severity(value)],
+        default=default,
+    )
 
 
 def _title(payload: AlertmanagerPayload) -> str:
@@ -133,9 +143,20 @@ def _latest_incident(session: Session, group_key: str) -> Incident | None:
     ).first()
 
 
-def _known_alerts(session: Session, incident_id: int) -> dict[tuple[str, datetime], Alert]:
-    rows = session.exec(select(Alert).where(Alert.incident_id == incident_id))
-    return {(a.fingerprint, a.starts_at): a for a in rows}
+@dataclass
+class _KnownAlert:
+    id: int
+    status: str
+
+
+def _known_alerts(session: Session, incident_id: int) -> dict[tuple[str, datetime], _KnownAlert]:
+    """The occurrences an incident holds, by (fingerprint, startsAt): only what dedup needs."""
+    rows = session.execute(
+        select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status).where(
+            Alert.incident_id == incident_id
+        )
+    )
+    return {(fp, starts): _KnownAlert(alert_id, status) for alert_id, fp, starts, status in rows}
 
 
 def ingest_alertmanager(
@@ -146,6 +167,13 @@ def ingest_alertmanager(
     flap_window: timedelta = DEFAULT_FLAP_WINDOW,
 ) -> IngestResult:
     """Fold one webhook delivery into incidents. Re-delivering the same payload changes nothing."""
+    with session.no_autoflush:  # flushes happen where ids are needed, not on every query
+        return _ingest(session, payload, now, flap_window)
+
+
+def _ingest(
+    session: Session, payload: AlertmanagerPayload, now: datetime, flap_window: timedelta
+) -> IngestResult:
     group_key = payload.groupKey
     incident = _open_incident(session, group_key)
     firing = [a for a in payload.alerts if is_firing(a)]
@@ -188,17 +216,12 @@ def ingest_alertmanager(
     known = _known_alerts(session, incident.id) if outcome != "created" else {}
     added, resolved = _apply_alerts(session, incident, payload.alerts, known, now)
     incident.truncated_alerts = payload.truncatedAlerts
-    worst = max(
-        (normalize_severity(a.labels.get("severity")) for a in firing),
-        key=lambda s: SEVERITY_RANK[Severity(s)],
-        default=incident.severity,
-    )
+    worst = _worst_severity(firing, default=incident.severity)
     severity_rose = SEVERITY_RANK[Severity(worst)] > SEVERITY_RANK[Severity(incident.severity)]
     if severity_rose:
         incident.severity = worst
 
     if outcome == "created":
-        incident.assignee_id = _assignee(session, incident.rotation_id, now)
         flows.incident_opened(session=session, incident=incident, now=now)
         escalation.start(session=session, incident=incident, now=now)
     elif outcome == "reopened":
@@ -206,7 +229,7 @@ def ingest_alertmanager(
         flows.incident_changed(session=session, incident=incident, now=now, reason="reopened")
         escalation.start(session=session, incident=incident, now=now)
 
-    if _all_resolved(session, incident) and incident.truncated_alerts == 0:
+    if not firing and incident.truncated_alerts == 0 and _all_resolved(session, incident):
         _resolve(
             session, incident, now, actor="alertmanager", text="all alerts of the group resolved"
         )
@@ -231,12 +254,14 @@ def ingest_alertmanager(
 
 def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> Incident:
     decision: RoutingDecision = route_labels(session=session, labels=payload.commonLabels)
+    firing = [a for a in payload.alerts if is_firing(a)]
     incident = Incident(
         group_key=payload.groupKey,
         open_group_key=payload.groupKey,
         title=_title(payload),
         status=IncidentStatus.triggered,
-        severity=Severity.info,
+        severity=_worst_severity(firing, default=Severity.info),
+        assignee_id=_assignee(session, decision.rotation_id, now),
         team_id=decision.team_id,
         model_id=decision.model_id,
         rotation_id=decision.rotation_id,
@@ -279,44 +304,61 @@ def _apply_alerts(
     session: Session,
     incident: Incident,
     alerts: list[AlertmanagerAlert],
-    known: dict[tuple[str, datetime], Alert],
+    known: dict[tuple[str, datetime], _KnownAlert],
     now: datetime,
 ) -> tuple[int, int]:
-    """Record new occurrences and status changes; return (joined, resolved) counts."""
+    """Record new occurrences and status changes; return (joined, resolved) counts.
+
+    Rows are written in bulk (one INSERT and one UPDATE at most): a storm delivers hundreds
+    of alerts a request, and Alertmanager waits for the answer.
+    """
     joined: list[AlertmanagerAlert] = []
     resolved: list[AlertmanagerAlert] = []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    seen: set[tuple[str, datetime]] = set()
     for alert in alerts:
         key = (alert.fingerprint, alert.startsAt)
+        if key in seen:  # the same occurrence twice in one payload
+            continue
+        seen.add(key)
         row = known.get(key)
         if row is None:
-            row = Alert(
-                incident_id=incident.id,  # type: ignore[arg-type]
-                fingerprint=alert.fingerprint,
-                starts_at=alert.startsAt,
-                ends_at=alert.endsAt,
-                status=alert.status,
-                alertname=alert.labels.get("alertname", "")[:256],
-                labels=dict(alert.labels),
-                annotations=dict(alert.annotations),
-                generator_url=alert.generatorURL,
-                first_seen_at=now,
-                last_seen_at=now,
+            inserts.append(
+                {
+                    "incident_id": incident.id,
+                    "fingerprint": alert.fingerprint,
+                    "starts_at": alert.startsAt,
+                    "ends_at": alert.endsAt,
+                    "status": alert.status,
+                    "alertname": alert.labels.get("alertname", "")[:256],
+                    "labels": alert.labels,
+                    "annotations": alert.annotations,
+                    "generator_url": alert.generatorURL,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
             )
-            session.add(row)
-            known[key] = row
             (joined if is_firing(alert) else resolved).append(alert)
         elif row.status == "resolved" and alert.status == "firing":
+            updates.append({"id": row.id, "status": "firing", "ends_at": None, "last_seen_at": now})
             row.status = "firing"
-            row.ends_at = None
-            row.last_seen_at = now
-            session.add(row)
             joined.append(alert)
-        elif row.status != alert.status and alert.status == "resolved":
+        elif row.status == "firing" and alert.status == "resolved":
+            updates.append(
+                {
+                    "id": row.id,
+                    "status": "resolved",
+                    "ends_at": alert.endsAt or now,
+                    "last_seen_at": now,
+                }
+            )
             row.status = "resolved"
-            row.ends_at = alert.endsAt or now
-            row.last_seen_at = now
-            session.add(row)
             resolved.append(alert)
+    if inserts:
+        session.execute(insert(Alert), inserts)
+    if updates:
+        session.execute(update(Alert), updates)
     # Alerts that opened the incident are in its "triggered" event already.
     if joined and incident.triggered_at != now:
         _event(
@@ -341,7 +383,6 @@ def _apply_alerts(
 
 
 def _all_resolved(session: Session, incident: Incident) -> bool:
-    session.flush()
     still_firing = session.exec(
         select(Alert.id)
         .where(Alert.incident_id == incident.id)

@@ -1,6 +1,6 @@
 """On-call load per person: hours on call, weekend hours and night hours.
 
-Weekend (Saturday and Sunday) and night (22:00–08:00) are read in each person's own time zone:
+Weekend (Saturday and Sunday) and night (22:00-08:00) are read in each person's own time zone:
 a Tokyo daytime shift covering New York's night is not a night for the person in Tokyo.
 An hour that is both (Saturday 23:00) counts in both columns. Pure: takes final shifts.
 """
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from oncall.rotations.schedule import Shift, local_to_utc, utc_to_local
+from oncall.rotations.schedule import Shift
+from oncall.rotations.wallclock import local_to_utc, utc_to_local
 
 NIGHT_STARTS = time(22, 0)
 NIGHT_ENDS = time(8, 0)

@@ -1,4 +1,7 @@
-"""Rotation runtime state: overrides, swaps and calendar feed tokens (the layers live in the catalog)."""
+"""Rotation runtime state: overrides, swaps and calendar feed tokens.
+
+The layers live in the catalog; shifts are computed, never stored.
+"""
 
 from __future__ import annotations
 

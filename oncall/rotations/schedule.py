@@ -4,7 +4,7 @@ Pure functions on plain data (no database, no clock): the service loads rows and
 benchmarks and property tests call them directly. All instants are timezone-aware UTC.
 
 Wall-clock rules (DESIGN, Decisions → Rotations):
-- Hand-off k of a layer is at the local wall time `start + k × shift` in the rotation's time
+- Hand-off k of a layer is at the local wall time `start + k * shift` in the rotation's time
   zone, so a `1w` layer keeps its weekday and local time across DST changes, and a `12h` layer
   starting 08:00 hands off at 08:00 and 20:00 local every day.
 - A local time happens at the first instant the clock shows that time or later: a time that
@@ -20,11 +20,18 @@ import heapq
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from oncall.rotations.spec import RestrictWindow, ShiftLength, parse_restrict_window, parse_shift_length
+from oncall.rotations.spec import (
+    RestrictWindow,
+    ShiftLength,
+    parse_restrict_window,
+    parse_shift_length,
+)
+from oncall.rotations.wallclock import local_to_utc, utc_to_local
 
 ShiftSource = Literal["layer", "override", "swap"]
 OVERRIDE_LAYER = "override"
@@ -52,7 +59,14 @@ class Shift:
 
     @property
     def identity(self) -> tuple[object, ...]:
-        return (self.layer, self.person_id, self.source, self.shift_start, self.override_id, self.swap_id)
+        return (
+            self.layer,
+            self.person_id,
+            self.source,
+            self.shift_start,
+            self.override_id,
+            self.swap_id,
+        )
 
     @property
     def duration(self) -> timedelta:
@@ -162,33 +176,6 @@ def plan_rotation(
     return RotationPlan(rotation_id=rotation_id, timezone=timezone, layers=tuple(plans))
 
 
-# --- local wall time -> UTC ------------------------------------------------------------------
-
-
-def local_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
-    """The first instant at which the clock in `tz` shows `local` (naive) or later."""
-    instant = local.replace(tzinfo=tz).astimezone(UTC)  # fold=0: first of a repeated time
-    if instant.astimezone(tz).replace(tzinfo=None) == local:
-        return instant
-    # `local` falls in a spring-forward gap. fold=1 reads it with the offset after the jump,
-    # which lands before the jump; find the jump itself (transitions fall on whole seconds).
-    low = local.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    high = instant
-    while high - low > timedelta(seconds=1):
-        middle = low + (high - low) / 2
-        middle = middle.replace(microsecond=0)
-        if middle.astimezone(tz).replace(tzinfo=None) >= local:
-            high = middle
-        else:
-            low = middle
-    return high
-
-
-def utc_to_local(instant: datetime, tz: ZoneInfo) -> datetime:
-    """Naive local wall time of an instant."""
-    return instant.astimezone(tz).replace(tzinfo=None)
-
-
 # --- one layer -------------------------------------------------------------------------------
 
 
@@ -245,7 +232,7 @@ def window_intervals(
     return merged
 
 
-def _swap_index(swaps: Iterable[SwapSpan]) -> dict[tuple[str, datetime], list[SwapSpan]]:
+def swap_index(swaps: Iterable[SwapSpan]) -> dict[tuple[str, datetime], list[SwapSpan]]:
     index: dict[tuple[str, datetime], list[SwapSpan]] = {}
     for swap in swaps:
         index.setdefault((swap.layer, swap.shift_start), []).append(swap)
@@ -346,7 +333,7 @@ def _flatten(rotation_id: str, overrides: Iterable[OverrideSpan]) -> list[Shift]
     heap: list[tuple[int, datetime, OverrideSpan]] = []  # (-id, end, override): latest on top
     out: list[Shift] = []
     i = 0
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in pairwise(points):
         while i < len(spans) and spans[i].start <= a:
             heapq.heappush(heap, (-spans[i].id, spans[i].end, spans[i]))
             i += 1
@@ -384,7 +371,7 @@ def _overlay(levels: Sequence[Sequence[Shift]], start: datetime, end: datetime) 
     )
     cursor = [0] * len(levels)
     out: list[Shift] = []
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in pairwise(points):
         winner: Shift | None = None
         for li in range(len(levels) - 1, -1, -1):
             level, i = levels[li], cursor[li]
@@ -403,8 +390,14 @@ def _overlay(levels: Sequence[Sequence[Shift]], start: datetime, end: datetime) 
     return out
 
 
-def _as_index(plan: RotationPlan, overrides: OverrideIndex | Iterable[OverrideSpan]) -> OverrideIndex:
-    return overrides if isinstance(overrides, OverrideIndex) else OverrideIndex(plan.rotation_id, overrides)
+def _as_index(
+    plan: RotationPlan, overrides: OverrideIndex | Iterable[OverrideSpan]
+) -> OverrideIndex:
+    return (
+        overrides
+        if isinstance(overrides, OverrideIndex)
+        else OverrideIndex(plan.rotation_id, overrides)
+    )
 
 
 def compute_shifts(
@@ -419,9 +412,9 @@ def compute_shifts(
     """The final shifts inside [start, end), cut at its edges, in time order."""
     if start >= end:
         return []
-    swap_index = _swap_index(swaps)
+    by_shift = swap_index(swaps)
     levels: list[Sequence[Shift]] = [
-        _layer_shifts(plan, layer, start, end, swap_index) for layer in plan.layers[from_layer:]
+        _layer_shifts(plan, layer, start, end, by_shift) for layer in plan.layers[from_layer:]
     ]
     levels.append(_as_index(plan, overrides).between(start, end))
     return _overlay(levels, start, end)
@@ -452,28 +445,37 @@ def on_call_at(
     at: datetime,
     overrides: OverrideIndex | Iterable[OverrideSpan] = (),
     swaps: Iterable[SwapSpan] = (),
+    piece: tuple[int, datetime, datetime] | None = None,
 ) -> Shift | None:
-    """Who is on call at `at`: the whole final shift around it, as `compute_shifts` gives it."""
+    """Who is on call at `at`: the whole final shift around it, as `compute_shifts` gives it.
+    `piece` is `top_layer_piece(plan, at)` when the caller has it already."""
     index = _as_index(plan, overrides)
-    piece = index.at(at)
-    if piece is not None:
-        return piece
-    top = top_layer_piece(plan, at)
+    found = index.at(at)
+    if found is not None:
+        return found
+    top = piece or top_layer_piece(plan, at)
     if top is None:
         return None
     layer_index, a, b = top
-    # Only the covering layer and those above it can show up inside its piece.
-    for shift in compute_shifts(
-        plan, start=a, end=b, overrides=index, swaps=swaps, from_layer=layer_index
-    ):
-        if shift.contains(at):
-            return shift
-    return None  # pragma: no cover - the piece contains `at` by construction
+    swaps = list(swaps)
+    # Only the covering layer and those above it can show up inside its piece. Look at a
+    # small stretch around `at` first, widening it while the answer touches its edges.
+    reach = timedelta(hours=12)
+    while True:
+        low, high = max(a, at - reach), min(b, at + reach)
+        for shift in compute_shifts(
+            plan, start=low, end=high, overrides=index, swaps=swaps, from_layer=layer_index
+        ):
+            if shift.contains(at):
+                if (shift.start > low or low == a) and (shift.end < high or high == b):
+                    return shift
+                break
+        else:  # pragma: no cover - the piece contains `at` by construction
+            return None
+        reach *= 4
 
 
-def gaps(
-    plan: RotationPlan, *, start: datetime, end: datetime
-) -> list[tuple[datetime, datetime]]:
+def gaps(plan: RotationPlan, *, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """Stretches inside [start, end) that no layer covers (overrides left out: they are runtime
     state, the gaps are in the rotation's definition)."""
     out: list[tuple[datetime, datetime]] = []
@@ -485,52 +487,3 @@ def gaps(
     if cursor < end:
         out.append((cursor, end))
     return out
-
-
-# --- swaps against the current definition ----------------------------------------------------
-
-
-def swap_problem(plan: RotationPlan, swap: SwapSpan, earlier: Iterable[SwapSpan] = ()) -> str | None:
-    """Why `swap` cannot apply to the rotation as now defined, or None when it applies.
-
-    `earlier` are the accepted swaps that come before it (they may have handed the shift to
-    the swap's from-person). Used when a swap is requested or accepted, and to report swaps
-    that an edit of the catalog left behind.
-    """
-    found = plan.layer(swap.layer)
-    if found is None:
-        return f"rotation {plan.rotation_id!r} has no layer {swap.layer!r} any more"
-    _, layer = found
-    tz = plan.tz
-    k = shift_index(layer, tz, swap.shift_start)
-    local = utc_to_local(swap.shift_start, tz)
-    if k < 0 or hand_off(layer, tz, k) != swap.shift_start:
-        candidates = [hand_off(layer, tz, 0)] if k < 0 else [hand_off(layer, tz, j) for j in (k, k + 1)]
-        near = min(candidates, key=lambda c: abs(c - swap.shift_start))
-        return (
-            f"no shift of layer {swap.layer!r} starts at {local:%Y-%m-%d %H:%M} {plan.timezone} "
-            f"(the nearest starts at {utc_to_local(near, tz):%Y-%m-%d %H:%M})"
-        )
-    person, _ = holder(layer, k, swap.shift_start, _swap_index(earlier))
-    if person != swap.from_person_id:
-        return (
-            f"the shift of layer {swap.layer!r} starting {local:%Y-%m-%d %H:%M} "
-            f"{plan.timezone} is held by {person!r}, not {swap.from_person_id!r}"
-        )
-    return None
-
-
-def layer_shift(plan: RotationPlan, layer_name: str, shift_start: datetime) -> tuple[int, datetime, datetime] | None:
-    """(k, start, end) of the layer shift that starts exactly at `shift_start`, if any."""
-    found = plan.layer(layer_name)
-    if found is None:
-        return None
-    _, layer = found
-    k = shift_index(layer, plan.tz, shift_start)
-    if k < 0 or hand_off(layer, plan.tz, k) != shift_start:
-        return None
-    return k, shift_start, hand_off(layer, plan.tz, k + 1)
-
-
-def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return local_to_utc(datetime.combine(day, time()), tz)
