@@ -133,17 +133,19 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
             _say(f" {name:<22} → incident #{answer['incident_id']} {answer['outcome']}")
             deliver()
 
-        _heading("15 minutes pass with no acknowledgement (simulated clock)")
+        _heading("Acknowledgements and escalation (simulated clock)")
         clock.advance(timedelta(minutes=1))
         churn = _incident_for(engine, "churn")
-        http.post(f"/api/v1/incidents/{churn}/ack", json={"by": "taka"})
-        _say(f"   taka acknowledges #{churn} from Slack; its escalation stops")
+        who = http.get(f"/api/v1/incidents/{churn}").json()["assignee_id"] or "emily"
+        http.post(f"/api/v1/incidents/{churn}/ack", json={"by": who})
+        _say(f" +1 min   {who} acknowledges #{churn}: the message updates, no page follows")
         deliver()
         clock.advance(timedelta(minutes=14))
+        _say(" +15 min  nobody acknowledged the ltv batch failure: PagerDuty is paged")
         _fire_escalations(engine, clock())
         deliver()
         clock.advance(timedelta(minutes=15))
-        _say("   30 minutes: the team channel is called")
+        _say(" +30 min  still nobody: the team channel is called")
         _fire_escalations(engine, clock())
         deliver()
 
@@ -183,10 +185,8 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
 
 
 def _show_on_call(session: Any, now: datetime) -> None:
-    try:
-        from oncall.rotations.service import who_is_on_call
-    except ImportError:
-        return
+    from oncall.rotations.service import who_is_on_call
+
     _say()
     _say(f"   on call now ({now:%a %Y-%m-%d %H:%M} UTC):")
     for rotation in list_rotations(session=session):
@@ -214,21 +214,16 @@ def _fire_escalations(engine: Any, now: datetime) -> None:
 
 
 def _write_files(engine: Any, folder: Path, now: datetime) -> list[tuple[str, Path]]:
-    written: list[tuple[str, Path]] = []
-    try:
-        from oncall.rotations.ical import export_rotation_ics
-    except ImportError:
-        export_rotation_ics = None
-    if export_rotation_ics is not None:
-        with session_scope(engine) as session:
-            ics = export_rotation_ics(
-                session=session,
-                rotation_id="growth-primary",
-                start=now - timedelta(days=7),
-                end=now + timedelta(days=56),
-                now=now,
-            )
-        path = folder / "growth-primary.ics"
-        path.write_bytes(ics)
-        written.append(("calendar", path))
-    return written
+    from oncall.rotations.ical import export_rotation_ics
+
+    with session_scope(engine) as session:
+        ics = export_rotation_ics(
+            session=session,
+            rotation_id="growth-primary",
+            start=now - timedelta(days=7),
+            end=now + timedelta(days=56),
+            now=now,
+        )
+    path = folder / "growth-primary.ics"
+    path.write_bytes(ics)
+    return [("calendar", path)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from oncall.db import UTCDateTime
@@ -17,6 +18,8 @@ class Override(SQLModel, table=True):
     """`person` covers `rotation` from `starts_at` to `ends_at`, whoever the layers give."""
 
     __tablename__ = "overrides"
+    # who_is_on_call loads the overrides of one rotation that end after a moment.
+    __table_args__ = (Index("ix_overrides_rotation_ends", "rotation_id", "ends_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     rotation_id: str = Field(foreign_key="rotations.id", index=True, max_length=64)

@@ -171,12 +171,17 @@ def test_alertmanager_routes_and_receiver():
     for key in ("group_wait", "group_interval", "repeat_interval"):
         assert key in route
 
-    gpu_routes = [r for r in route.get("routes", []) if 'category="gpu_node"' in r.get("matchers", [])]
+    gpu_routes = [
+        r for r in route.get("routes", []) if 'category="gpu_node"' in r.get("matchers", [])
+    ]
     assert len(gpu_routes) == 1
     assert gpu_routes[0]["group_by"] == ["alertname", "cluster"]
 
     receivers = {r["name"]: r for r in config["receivers"]}
-    names = {route["receiver"], *(r.get("receiver", route["receiver"]) for r in route.get("routes", []))}
+    names = {
+        route["receiver"],
+        *(r.get("receiver", route["receiver"]) for r in route.get("routes", [])),
+    }
     for name in names:
         (webhook,) = receivers[name]["webhook_configs"]
         assert webhook["url"] == WEBHOOK_URL

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 14:49:02.129106
+Create Date: 2026-11-27 15:12:12.036134
 """
 
 from collections.abc import Sequence
@@ -202,6 +202,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("overrides", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_overrides_rotation_ends", ["rotation_id", "ends_at"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_overrides_rotation_id"), ["rotation_id"], unique=False)
 
     op.create_table(
@@ -353,6 +356,7 @@ def downgrade() -> None:
     op.drop_table("routes")
     with op.batch_alter_table("overrides", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_overrides_rotation_id"))
+        batch_op.drop_index("ix_overrides_rotation_ends")
 
     op.drop_table("overrides")
     op.drop_table("models")
