@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator
@@ -37,6 +38,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def dump_json(value: Any) -> str:
+    """JSON text for JSON columns: orjson is ~10x faster than json.dumps on alert labels."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -45,7 +51,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Build an engine; SQLite gets WAL, a busy timeout and foreign keys on every connection."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": dump_json}
     if is_sqlite(url):
         kwargs["connect_args"] = {
             "check_same_thread": False,

@@ -45,7 +45,7 @@ class DatabaseUnavailable(HTTPException):
         )
 
 
-def require_webhook_token(request: Request) -> None:
+async def require_webhook_token(request: Request) -> None:  # async: no thread hop per request
     """`Authorization: Bearer $ONCALL_WEBHOOK_TOKEN`, compared in constant time, when configured."""
     settings: Settings = request.app.state.settings
     if settings.webhook_token is None:

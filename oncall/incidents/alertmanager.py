@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 SUPPORTED_VERSION = "4"
 # Alertmanager sends this for "no end time" while an alert fires.
@@ -19,26 +26,18 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
+    # AwareDatetime: pydantic-core checks the zone itself (no Python call per alert).
+    startsAt: AwareDatetime
+    endsAt: AwareDatetime | None = None
     generatorURL: str = ""
     fingerprint: str = Field(min_length=1, max_length=64)
 
-    @field_validator("startsAt", "endsAt", mode="after")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is None or value.year <= ZERO_TIME_YEAR:
+    @property
+    def ends_at(self) -> datetime | None:
+        """The resolution time; None while firing (Alertmanager sends year 1 then)."""
+        if self.endsAt is None or self.endsAt.year <= ZERO_TIME_YEAR:
             return None
-        if value.tzinfo is None:
-            raise ValueError("timestamp without a time zone")
-        return value
-
-    @field_validator("labels", mode="after")
-    @classmethod
-    def _has_alertname(cls, value: dict[str, str]) -> dict[str, str]:
-        if "alertname" not in value:
-            raise ValueError("an alert needs an 'alertname' label")
-        return value
+        return self.endsAt
 
 
 class AlertmanagerPayload(BaseModel):
@@ -54,6 +53,13 @@ class AlertmanagerPayload(BaseModel):
     commonAnnotations: dict[str, str] = Field(default_factory=dict)
     externalURL: str = ""
     truncatedAlerts: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _alertnames(self) -> AlertmanagerPayload:
+        for index, alert in enumerate(self.alerts):
+            if "alertname" not in alert.labels:
+                raise ValueError(f"alerts[{index}]: an alert needs an 'alertname' label")
+        return self
 
     @field_validator("version")
     @classmethod
