@@ -22,14 +22,19 @@ from oncall.incidents.schemas import (
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 StatusFilter = Literal["triggered", "acknowledged", "resolved"]
+ByQuery = Annotated[
+    str | None, Query(alias="by", max_length=64, description="Person id recorded as the actor.")
+]
 
 
-def _actor(session: Session, body: ActorBody | None) -> str:
-    if body is None or body.by is None:
+def _actor(session: Session, body: ActorBody | None, by: str | None = None) -> str:
+    """The person acting: `by` in the JSON body or in the query string; `api` without it."""
+    person = body.by if body is not None and body.by is not None else by
+    if person is None:
         return "api"
-    if session.get(Person, body.by) is None:
-        raise HTTPException(422, f"unknown person {body.by!r} in 'by'")
-    return body.by
+    if session.get(Person, person) is None:
+        raise HTTPException(422, f"unknown person {person!r} in 'by'")
+    return person
 
 
 def _detail(session: Session, incident_id: int) -> IncidentDetail:
@@ -83,8 +88,9 @@ def ack_incident(
     session: SessionDep,
     now: NowDep,
     body: Annotated[ActorBody | None, Body()] = None,
+    by_query: ByQuery = None,
 ) -> IncidentDetail:
-    by = _actor(session, body)
+    by = _actor(session, body, by_query)
     return _act(
         session,
         incident_id,
@@ -99,8 +105,9 @@ def resolve_incident(
     session: SessionDep,
     now: NowDep,
     body: Annotated[ResolveBody | None, Body()] = None,
+    by_query: ByQuery = None,
 ) -> IncidentDetail:
-    by = _actor(session, body)
+    by = _actor(session, body, by_query)
     note = body.note if body else None
     return _act(
         session,
@@ -113,8 +120,10 @@ def resolve_incident(
 
 
 @router.post("/{incident_id}/notes", response_model=IncidentDetail, dependencies=[TokenDep])
-def add_note(incident_id: int, body: NoteBody, session: SessionDep, now: NowDep) -> IncidentDetail:
-    by = _actor(session, body)
+def add_note(
+    incident_id: int, body: NoteBody, session: SessionDep, now: NowDep, by_query: ByQuery = None
+) -> IncidentDetail:
+    by = _actor(session, body, by_query)
     if not body.text.strip():
         raise HTTPException(422, "a note needs text")
     return _act(
@@ -133,8 +142,9 @@ def escalate_incident(
     session: SessionDep,
     now: NowDep,
     body: Annotated[ActorBody | None, Body()] = None,
+    by_query: ByQuery = None,
 ) -> IncidentDetail:
-    by = _actor(session, body)
+    by = _actor(session, body, by_query)
     return _act(
         session,
         incident_id,

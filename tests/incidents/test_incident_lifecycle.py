@@ -211,3 +211,15 @@ def test_reopened_incident_restarts_escalation_from_the_first_step(
     assert incident.status == "triggered"
     assert incident.escalation_step == 1  # step 1 (after 0m) fired again at the reopening
     assert incident.escalation_due_at == clock() + timedelta(minutes=15)
+
+
+def test_the_actor_can_be_given_in_the_query_string_as_for_rotations(
+    client: TestClient, catalog: Engine
+) -> None:
+    incident_id = open_batch_incident(client)
+    response = client.post(f"/api/v1/incidents/{incident_id}/ack", params={"by": "ryan"})
+    assert response.status_code == 200
+    assert response.json()["acknowledged_by"] == "ryan"
+    bad = client.post(f"/api/v1/incidents/{incident_id}/resolve", params={"by": "mallory"})
+    assert bad.status_code == 422
+    assert client.get(f"/api/v1/incidents/{incident_id}").json()["status"] == "acknowledged"
