@@ -68,12 +68,28 @@ def apply(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -
     """Load the file into the database in one transaction (idempotent); print what changed."""
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+    from oncall.catalog.models import Rotation
     from oncall.catalog.service import apply_catalog
+    from oncall.rotations.swaps import describe_swap, stale_swaps
 
     spec = _load(file)
+    now = common.now()
+    broken: list[str] = []
     try:
         with common.session() as session:
-            report = apply_catalog(session=session, spec=spec, now=common.now(), source=str(file))
+            report = apply_catalog(session=session, spec=spec, now=now, source=str(file))
+            if not report.is_empty:
+                session.flush()
+                # A swap is never moved or dropped by an edit; if it no longer fits, say so
+                # and name both people so that they can agree on another one.
+                for stale in stale_swaps(session=session, now=now):
+                    swap = stale.swap
+                    rotation = session.get(Rotation, swap.rotation_id)
+                    timezone = rotation.timezone if rotation else None
+                    broken.append(
+                        f"{describe_swap(swap, timezone)} no longer applies: {stale.problem} "
+                        f"(tell {swap.from_person_id} and {swap.to_person_id})"
+                    )
     except SQLAlchemyError as exc:  # rolled back: say why, without a traceback
         reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
         common.fail(f"{file}: the database refused the changes ({reason}); nothing was applied")
@@ -85,6 +101,7 @@ def apply(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -
                 "changed": report.changed,
                 "restored": report.restored,
                 "retired": report.retired,
+                "swaps_no_longer_applying": broken,
             }
         )
         return
@@ -93,6 +110,8 @@ def apply(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -
         return
     for line in report.changes:
         typer.echo(line)
+    for line in broken:
+        typer.echo(f"warning: {line}", err=True)
     typer.echo(
         f"{file}: {len(report.changes)} change{'s' if len(report.changes) != 1 else ''} applied"
     )

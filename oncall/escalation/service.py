@@ -44,23 +44,34 @@ def _steps(session: Session, incident: Incident) -> list[Step]:
     return policy_steps(session.get(EscalationPolicy, incident.escalation_policy_id))
 
 
-def start(*, session: Session, incident: Incident, now: datetime) -> None:
-    """(Re)start the clock at step 0 and fire whatever is due right away (`after: 0m`)."""
+def begin(*, session: Session, incident: Incident, now: datetime) -> list[Step]:
+    """(Re)start the clock at step 0; return the steps due at once (`after: 0m`), to be
+    recorded with `record` once the incident has its id."""
     incident.escalation_started_at = now
     incident.escalation_step = 0
-    steps = _steps(session, incident)
-    incident.escalation_due_at = now + steps[0].after if steps else None
-    fire_due(session=session, incident=incident, now=now, opening=True)
+    return due_steps(session=session, incident=incident, now=now)
+
+
+def start(*, session: Session, incident: Incident, now: datetime) -> None:
+    """(Re)start the clock and fire whatever is due right away."""
+    record(
+        session=session,
+        incident=incident,
+        steps=begin(session=session, incident=incident, now=now),
+        now=now,
+        opening=True,
+    )
 
 
 def stop(incident: Incident) -> None:
     incident.escalation_due_at = None
 
 
-def fire_due(
-    *, session: Session, incident: Incident, now: datetime, opening: bool = False
-) -> list[Step]:
-    """Fire every step that is due at `now`, in order; return them."""
+def due_steps(*, session: Session, incident: Incident, now: datetime) -> list[Step]:
+    """Move the incident's escalation state past every step due at `now`; return those steps.
+
+    Deciding is separate from recording: the state lands in the same row write as the
+    incident, and `record` writes what the steps set off."""
     steps = _steps(session, incident)
     fired: list[Step] = []
     while (
@@ -69,17 +80,31 @@ def fire_due(
         and incident.escalation_started_at + steps[incident.escalation_step].after <= now
     ):
         step = steps[incident.escalation_step]
-        _fire(
-            session=session,
-            incident=incident,
-            step=step,
-            now=now,
-            opening=opening,
-            actor="escalation",
-        )
+        _note_page(incident, step, now)
         incident.escalation_step += 1
         fired.append(step)
     _schedule_next(incident, steps)
+    return fired
+
+
+def record(
+    *,
+    session: Session,
+    incident: Incident,
+    steps: list[Step],
+    now: datetime,
+    opening: bool = False,
+    actor: str = "escalation",
+) -> None:
+    """Write the timeline and outbox rows of fired steps (the incident needs its id)."""
+    for step in steps:
+        _fire(session=session, incident=incident, step=step, now=now, opening=opening, actor=actor)
+
+
+def fire_due(*, session: Session, incident: Incident, now: datetime) -> list[Step]:
+    """Fire every step that is due at `now`, in order; return them."""
+    fired = due_steps(session=session, incident=incident, now=now)
+    record(session=session, incident=incident, steps=fired, now=now)
     return fired
 
 
@@ -89,10 +114,16 @@ def escalate_now(*, session: Session, incident: Incident, now: datetime, actor: 
     if incident.escalation_step >= len(steps):
         return None
     step = steps[incident.escalation_step]
-    _fire(session=session, incident=incident, step=step, now=now, opening=False, actor=actor)
+    _note_page(incident, step, now)
     incident.escalation_step += 1
     _schedule_next(incident, steps)
+    record(session=session, incident=incident, steps=[step], now=now, actor=actor)
     return step
+
+
+def _note_page(incident: Incident, step: Step, now: datetime) -> None:
+    if "pagerduty" in step.notify:
+        incident.paged_at = incident.paged_at or now
 
 
 def _schedule_next(incident: Incident, steps: list[Step]) -> None:
@@ -144,7 +175,6 @@ def _fire(
                 done.append(f"reminded {person or 'nobody (no one on call)'}")
         elif kind == "pagerduty":
             flows.page(session=session, incident=incident, now=now, action="trigger")
-            incident.paged_at = incident.paged_at or now
             done.append("paged PagerDuty")
         elif kind == "team_channel":
             flows.thread_message(

@@ -17,16 +17,16 @@ def pagerduty_dedup_key(incident_id: int | None) -> str:
     return f"oncall-{incident_id}"
 
 
-def _channel(session: Session, incident: Incident) -> str | None:
-    if incident.slack_channel:
-        return incident.slack_channel
-    team = session.get(Team, incident.team_id) if incident.team_id else None
+def team_channel(session: Session, team_id: str | None) -> str | None:
+    """The Slack channel incidents of a team are posted in."""
+    team = session.get(Team, team_id) if team_id else None
     return team.slack_channel if team else None
 
 
 def incident_opened(*, session: Session, incident: Incident, now: datetime) -> None:
-    """Post the incident message in the team channel (it mentions the assignee)."""
-    incident.slack_channel = _channel(session, incident)
+    """Post the incident message in its channel (the message mentions the assignee)."""
+    if incident.slack_channel is None:
+        incident.slack_channel = team_channel(session, incident.team_id)
     enqueue(
         session=session,
         channel=Channel.slack,

@@ -81,7 +81,8 @@ class Alert(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("incident_id", "fingerprint", "starts_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    # No index of its own: the unique (incident_id, fingerprint, starts_at) index leads with it.
+    incident_id: int = Field(foreign_key="incidents.id")
     fingerprint: str = Field(max_length=64)
     starts_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     ends_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

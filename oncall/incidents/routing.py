@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from oncall.catalog.models import Model, Rotation, Route
+from oncall.catalog.models import EscalationPolicy, Model, Rotation, Route, Team
 from oncall.catalog.service import list_routes
 
 
@@ -27,7 +27,7 @@ def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecis
     warning = None
     model_id = labels.get("model")
     if model_id:
-        model = session.get(Model, model_id)
+        model = _load_model(session, model_id)
         if model is not None and model.retired_at is None:
             rotation_id = model.rotation_id
             policy_id = model.escalation_policy_id
@@ -79,6 +79,23 @@ def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecis
         warning=warning,
         via=f"route {route.position}",
     )
+
+
+def _load_model(session: Session, model_id: str) -> Model | None:
+    """The model, with its team, rotation and policy in the same query: they land in the
+    session's identity map, so the rest of the ingest reads them without more queries."""
+    row = session.exec(
+        select(Model, Team, Rotation, EscalationPolicy)
+        .join(Team, col(Team.id) == col(Model.team_id))
+        .outerjoin(Rotation, col(Rotation.id) == col(Model.rotation_id))
+        .outerjoin(EscalationPolicy, col(EscalationPolicy.id) == col(Model.escalation_policy_id))
+        .where(Model.id == model_id)
+    ).first()
+    if row is None:
+        return None
+    # The identity map holds objects weakly: keep these alive for the rest of the transaction.
+    session.info.setdefault("routing_rows", []).append(tuple(row))
+    return row[0]
 
 
 def _first_route(session: Session, labels: Mapping[str, str]) -> tuple[Route, str | None] | None:

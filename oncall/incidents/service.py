@@ -223,10 +223,7 @@ def _ingest(
     if severity_rose:
         incident.severity = worst
 
-    if outcome == "created":
-        flows.incident_opened(session=session, incident=incident, now=now)
-        escalation.start(session=session, incident=incident, now=now)
-    elif outcome == "reopened":
+    if outcome == "reopened":
         incident.assignee_id = _assignee(session, incident.rotation_id, now) or incident.assignee_id
         flows.incident_changed(session=session, incident=incident, now=now, reason="reopened")
         escalation.start(session=session, incident=incident, now=now)
@@ -255,6 +252,8 @@ def _ingest(
 
 
 def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> Incident:
+    """Open an incident: every column is decided before the one INSERT, then the timeline,
+    the outbox rows and the first escalation steps are written against its id."""
     decision: RoutingDecision = route_labels(session=session, labels=payload.commonLabels)
     firing = [a for a in payload.alerts if is_firing(a)]
     incident = Incident(
@@ -270,10 +269,13 @@ def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> In
         escalation_policy_id=decision.escalation_policy_id,
         routing_warning=decision.warning,
         labels=dict(payload.commonLabels),
+        truncated_alerts=payload.truncatedAlerts,
+        slack_channel=flows.team_channel(session, decision.team_id),
         triggered_at=now,
         escalation_started_at=now,
         updated_at=now,
     )
+    due = escalation.begin(session=session, incident=incident, now=now)
     session.add(incident)
     session.flush()  # the id is needed by the alert, timeline and outbox rows
     _event(
@@ -281,12 +283,14 @@ def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> In
         incident,
         now,
         EventKind.triggered,
-        f"triggered by {_describe([a for a in payload.alerts if is_firing(a)])}",
+        f"triggered by {_describe(firing)}",
         data={"routed_via": decision.via},
     )
     if decision.warning:
         _event(session, incident, now, EventKind.routing_warning, decision.warning, actor="system")
         log.warning("incident %s: %s", incident.id, decision.warning)
+    flows.incident_opened(session=session, incident=incident, now=now)
+    escalation.record(session=session, incident=incident, steps=due, now=now, opening=True)
     return incident
 
 

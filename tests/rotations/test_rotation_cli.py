@@ -164,7 +164,13 @@ def test_swap_list_and_config_check_report_a_swap_an_edit_broke(cli: Cli) -> Non
         "warning: swap 1 (growth-primary, layer 'weekly', shift 2026-03-09 10:00" in checked.stderr
     )
     assert "no longer applies" in checked.stderr
-    assert cli("config apply", str(edited)).exit_code == 0
+    applied = cli("config apply", str(edited))
+    assert applied.exit_code == 0
+    # Applying the edit tells both people that their swap no longer fits.
+    assert "warning: swap 1 (growth-primary, layer 'weekly', shift 2026-03-09 10:00" in (
+        applied.stderr
+    )
+    assert "(tell emily and ryan)" in applied.stderr
     listed = cli("swap list")
     assert (
         "NO LONGER APPLIES: no shift of layer 'weekly' starts at 2026-03-09 10:00" in listed.stdout

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 15:12:12.036134
+Create Date: 2026-11-27 15:29:53.734473
 """
 
 from collections.abc import Sequence
@@ -277,9 +277,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("incident_id", "fingerprint", "starts_at"),
     )
-    with op.batch_alter_table("alerts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_alerts_incident_id"), ["incident_id"], unique=False)
-
     op.create_table(
         "incident_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -345,9 +342,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_incident_events_incident_id"))
 
     op.drop_table("incident_events")
-    with op.batch_alter_table("alerts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_alerts_incident_id"))
-
     op.drop_table("alerts")
     with op.batch_alter_table("swaps", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_swaps_rotation_id"))
