@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,6 +14,9 @@ from oncall.commands import config as config_cmd
 from oncall.commands import db as db_cmd
 from oncall.commands import incidents as incidents_cmd
 from oncall.commands import later, rotations
+
+if TYPE_CHECKING:
+    from oncall.config import Settings
 
 app = typer.Typer(
     name="oncall",
@@ -26,6 +30,34 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(incidents_cmd.app, name="incidents")
 rotations.register(app)
 later.register(app)
+
+
+def _apply_configured_catalog(settings: Settings) -> None:
+    """ONCALL_CONFIG: apply the catalog at start-up (idempotent); refuse to start on a bad file."""
+    from sqlalchemy.exc import IntegrityError
+
+    from oncall.catalog.loader import InvalidConfig, load_catalog
+    from oncall.catalog.service import apply_catalog
+    from oncall.commands import common
+
+    assert settings.config is not None
+    try:
+        spec = load_catalog(settings.config)
+    except InvalidConfig as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        common.fail(f"ONCALL_CONFIG={settings.config} is not valid; not starting")
+    try:
+        with common.session(settings) as session:
+            report = apply_catalog(
+                session=session, spec=spec, now=common.now(), source=str(settings.config)
+            )
+    except IntegrityError:
+        # Another replica applied the same file at the same moment: its result stands.
+        logging.getLogger(__name__).warning("catalog applied concurrently by another replica")
+        return
+    for line in report.changes:
+        logging.getLogger(__name__).info("catalog %s: %s", settings.config, line)
 
 
 def _version(value: bool) -> None:
@@ -63,6 +95,8 @@ def serve(
     from oncall.commands import common
 
     settings = common.settings()
+    if settings.config is not None:
+        _apply_configured_catalog(settings)
     # Uvicorn re-raises SIGTERM once its graceful shutdown is done; with the default handler the
     # process would then die "killed by SIGTERM" (exit 143) instead of exiting 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)

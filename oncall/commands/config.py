@@ -14,7 +14,18 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="The catalog file (oncall.yaml).", no_args_is_help=True)
 
-FileArg = typer.Argument(..., help="Path to oncall.yaml.", dir_okay=False)
+FileArg = typer.Argument(
+    None, help="Path to oncall.yaml (default: $ONCALL_CONFIG).", dir_okay=False, show_default=False
+)
+
+
+def _file(file: Path | None) -> Path:
+    if file is not None:
+        return file
+    configured = common.settings().config
+    if configured is None:
+        common.fail("name the catalog file, or set ONCALL_CONFIG to its path")
+    return configured
 
 
 def _load(file: Path) -> CatalogSpec:
@@ -36,8 +47,9 @@ def _warnings(spec: CatalogSpec, file: Path) -> list[str]:
 
 
 @app.command()
-def check(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -> None:
+def check(file: Path | None = FileArg, as_json: bool = typer.Option(False, "--json")) -> None:
     """Validate the file: every error with its line and field, exit code 1 if any."""
+    file = _file(file)
     spec = _load(file)
     warnings = _warnings(spec, file)
     summary = {
@@ -64,8 +76,9 @@ def check(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -
 
 
 @app.command()
-def apply(file: Path = FileArg, as_json: bool = typer.Option(False, "--json")) -> None:
+def apply(file: Path | None = FileArg, as_json: bool = typer.Option(False, "--json")) -> None:
     """Load the file into the database in one transaction (idempotent); print what changed."""
+    file = _file(file)
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
     from oncall.catalog.models import Rotation

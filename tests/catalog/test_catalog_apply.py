@@ -172,6 +172,7 @@ def test_applying_the_same_file_twice_reports_no_change(
         "changed": [],
         "restored": [],
         "retired": [],
+        "swaps_no_longer_applying": [],
     }
 
 
