@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, func
+from sqlalchemy import JSON, Column, Table, Text, func, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -54,6 +54,9 @@ class OutboxMessage(SQLModel, table=True):
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
 class PermanentDeliveryError(Exception):
     """The target refused the message for good (a 4xx other than 429): do not retry."""
 
@@ -71,20 +74,24 @@ def enqueue(
     now: datetime,
     incident_id: int | None = None,
     dedup_key: str | None = None,
-) -> OutboxMessage:
-    """Add a side effect to the caller's transaction; nothing leaves the process until commit."""
-    message = OutboxMessage(
-        channel=str(channel),
-        kind=kind,
-        incident_id=incident_id,
-        ordering_key=f"{channel}:incident:{incident_id}" if incident_id is not None else None,
-        dedup_key=dedup_key,
-        payload=dict(payload),
-        created_at=now,
-        next_attempt_at=now,
+) -> None:
+    """Add a side effect to the caller's transaction; nothing leaves the process until commit.
+
+    A plain INSERT (no ORM object): nothing reads the row back before the worker does."""
+    session.connection().execute(
+        insert(OUTBOX).values(
+            channel=str(channel),
+            kind=kind,
+            incident_id=incident_id,
+            ordering_key=f"{channel}:incident:{incident_id}" if incident_id is not None else None,
+            dedup_key=dedup_key,
+            payload=dict(payload),
+            created_at=now,
+            next_attempt_at=now,
+            attempts=0,
+            result={},
+        )
     )
-    session.add(message)
-    return message
 
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:

@@ -16,7 +16,8 @@ from sqlmodel import Session, col, select
 
 from oncall.catalog.models import EscalationPolicy, Person
 from oncall.incidents import flows
-from oncall.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
+from oncall.incidents.models import EventKind, Incident, IncidentStatus
+from oncall.incidents.timeline import add_event
 from oncall.rotations.spec import parse_duration
 
 log = logging.getLogger(__name__)
@@ -204,15 +205,14 @@ def _fire(
                 mention=_slack_users(session, [person] if person else []),
             )
             done.append(f"notified {person or 'nobody'} on call in {ref}")
-    session.add(
-        IncidentEvent(
-            incident_id=incident.id,  # type: ignore[arg-type]
-            at=now,
-            kind=EventKind.escalated,
-            actor=actor,
-            text=f"step {step.index + 1}: " + "; ".join(done),
-            data={"step": step.index, "notify": list(step.notify)},
-        )
+    add_event(
+        session=session,
+        incident_id=incident.id,
+        at=now,
+        kind=EventKind.escalated,
+        actor=actor,
+        text=f"step {step.index + 1}: " + "; ".join(done),
+        data={"step": step.index, "notify": list(step.notify)},
     )
 
 

@@ -28,6 +28,7 @@ from oncall.incidents.models import (
     Severity,
 )
 from oncall.incidents.routing import RoutingDecision, route_labels
+from oncall.incidents.timeline import add_event
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +97,14 @@ def _event(
     actor: str = "alertmanager",
     data: dict[str, object] | None = None,
 ) -> None:
-    session.add(
-        IncidentEvent(
-            incident_id=incident.id,  # type: ignore[arg-type]
-            at=now,
-            kind=kind,
-            actor=actor,
-            text=text,
-            data=dict(data or {}),
-        )
+    add_event(
+        session=session,
+        incident_id=incident.id,
+        at=now,
+        kind=kind,
+        text=text,
+        actor=actor,
+        data=data,
     )
 
 

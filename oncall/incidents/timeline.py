@@ -1,0 +1,37 @@
+"""The incident timeline: one row per thing that happened, written with the change itself."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlmodel import Session
+
+from oncall.incidents.models import IncidentEvent
+
+EVENTS: Table = IncidentEvent.__table__  # type: ignore[attr-defined]
+
+
+def add_event(
+    *,
+    session: Session,
+    incident_id: int | None,
+    at: datetime,
+    kind: str,
+    text: str,
+    actor: str = "system",
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append an event in the caller's transaction.
+
+    A plain INSERT rather than an ORM object: nothing reads the row back in the same unit of
+    work, and an ingest writes several events next to hundreds of alerts.
+    """
+    if incident_id is None:
+        raise ValueError("the incident must be stored before its timeline")
+    session.connection().execute(
+        insert(EVENTS).values(
+            incident_id=incident_id, at=at, kind=kind, actor=actor, text=text, data=dict(data or {})
+        )
+    )
