@@ -55,6 +55,7 @@ class OutboxMessage(SQLModel, table=True):
 
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+_INSERT = insert(OUTBOX)  # built once: parameters are bound per call
 
 
 class PermanentDeliveryError(Exception):
@@ -79,18 +80,21 @@ def enqueue(
 
     A plain INSERT (no ORM object): nothing reads the row back before the worker does."""
     session.connection().execute(
-        insert(OUTBOX).values(
-            channel=str(channel),
-            kind=kind,
-            incident_id=incident_id,
-            ordering_key=f"{channel}:incident:{incident_id}" if incident_id is not None else None,
-            dedup_key=dedup_key,
-            payload=dict(payload),
-            created_at=now,
-            next_attempt_at=now,
-            attempts=0,
-            result={},
-        )
+        _INSERT,
+        {
+            "channel": str(channel),
+            "kind": kind,
+            "incident_id": incident_id,
+            "ordering_key": f"{channel}:incident:{incident_id}"
+            if incident_id is not None
+            else None,
+            "dedup_key": dedup_key,
+            "payload": dict(payload),
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+            "result": {},
+        },
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from oncall.catalog.models import EscalationPolicy, Model, Rotation, Route, Team
@@ -81,16 +82,19 @@ def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecis
     )
 
 
+_MODEL_WITH_CATALOG = (
+    select(Model, Team, Rotation, EscalationPolicy)
+    .join(Team, col(Team.id) == col(Model.team_id))
+    .outerjoin(Rotation, col(Rotation.id) == col(Model.rotation_id))
+    .outerjoin(EscalationPolicy, col(EscalationPolicy.id) == col(Model.escalation_policy_id))
+    .where(Model.id == bindparam("model_id"))
+)
+
+
 def _load_model(session: Session, model_id: str) -> Model | None:
     """The model, with its team, rotation and policy in the same query: they land in the
     session's identity map, so the rest of the ingest reads them without more queries."""
-    row = session.exec(
-        select(Model, Team, Rotation, EscalationPolicy)
-        .join(Team, col(Team.id) == col(Model.team_id))
-        .outerjoin(Rotation, col(Rotation.id) == col(Model.rotation_id))
-        .outerjoin(EscalationPolicy, col(EscalationPolicy.id) == col(Model.escalation_policy_id))
-        .where(Model.id == model_id)
-    ).first()
+    row = session.exec(_MODEL_WITH_CATALOG, params={"model_id": model_id}).first()
     if row is None:
         return None
     # The identity map holds objects weakly: keep these alive for the rest of the transaction.

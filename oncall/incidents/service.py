@@ -130,19 +130,33 @@ def _assignee(session: Session, rotation_id: str | None, now: datetime) -> str |
     return shift.person_id if shift else None
 
 
+# Hot statements are built once with bound parameters (building one costs as much as running it).
+_LATEST = (
+    select(Incident)
+    .where(Incident.group_key == bindparam("group_key"))
+    .order_by(col(Incident.id).desc())
+    .limit(1)
+)
+_LATEST_LOCKED = _LATEST.with_for_update()
+_KNOWN = select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status).where(
+    Alert.incident_id == bindparam("incident_id")
+)
+_FIRING = (
+    select(Alert.id)
+    .where(Alert.incident_id == bindparam("incident_id"))
+    .where(Alert.status == "firing")
+    .limit(1)
+)
+
+
 def _latest_incident(session: Session, group_key: str) -> Incident | None:
     """The group's newest incident: the open one if any is open (a group never has an open
     incident older than a resolved one: only the newest is ever reopened). Locked on
     PostgreSQL so that two deliveries of one group are applied one after the other."""
-    query = (
-        select(Incident)
-        .where(Incident.group_key == group_key)
-        .order_by(col(Incident.id).desc())
-        .limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    return session.exec(query).first()
+    locked = session.get_bind().dialect.name == "postgresql"
+    return session.exec(
+        _LATEST_LOCKED if locked else _LATEST, params={"group_key": group_key}
+    ).first()
 
 
 @dataclass
@@ -153,11 +167,7 @@ class _KnownAlert:
 
 def _known_alerts(session: Session, incident_id: int) -> dict[tuple[str, datetime], _KnownAlert]:
     """The occurrences an incident holds, by (fingerprint, startsAt): only what dedup needs."""
-    rows = session.execute(
-        select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status).where(
-            Alert.incident_id == incident_id
-        )
-    )
+    rows = session.execute(_KNOWN, {"incident_id": incident_id})
     return {(fp, starts): _KnownAlert(alert_id, status) for alert_id, fp, starts, status in rows}
 
 
@@ -451,13 +461,7 @@ def _insert_alerts(session: Session, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _all_resolved(session: Session, incident: Incident) -> bool:
-    still_firing = session.exec(
-        select(Alert.id)
-        .where(Alert.incident_id == incident.id)
-        .where(Alert.status == "firing")
-        .limit(1)
-    ).first()
-    return still_firing is None
+    return session.execute(_FIRING, {"incident_id": incident.id}).first() is None
 
 
 def _resolve(session: Session, incident: Incident, now: datetime, *, actor: str, text: str) -> None:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from oncall.incidents.models import IncidentEvent
 
 EVENTS: Table = IncidentEvent.__table__  # type: ignore[attr-defined]
+_INSERT = insert(EVENTS)  # built once: parameters are bound per call
 
 
 def add_event(
@@ -31,7 +32,13 @@ def add_event(
     if incident_id is None:
         raise ValueError("the incident must be stored before its timeline")
     session.connection().execute(
-        insert(EVENTS).values(
-            incident_id=incident_id, at=at, kind=kind, actor=actor, text=text, data=dict(data or {})
-        )
+        _INSERT,
+        {
+            "incident_id": incident_id,
+            "at": at,
+            "kind": kind,
+            "actor": actor,
+            "text": text,
+            "data": dict(data or {}),
+        },
     )
