@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query
@@ -69,9 +70,10 @@ def show_incident(incident_id: int, session: SessionDep) -> IncidentDetail:
     return _detail(session, incident_id)
 
 
-def _act(session: Session, incident_id: int, action: str, fn: object) -> IncidentDetail:
+def _act(session: Session, incident_id: int, change: Callable[[], object]) -> IncidentDetail:
+    """Run one change, commit it, answer with the incident; domain errors become 404/409."""
     try:
-        fn()  # type: ignore[operator]
+        change()
         session.commit()
     except service.UnknownIncident as exc:
         session.rollback()
@@ -94,7 +96,6 @@ def ack_incident(
     return _act(
         session,
         incident_id,
-        "ack",
         lambda: service.acknowledge(session=session, incident_id=incident_id, by=by, now=now),
     )
 
@@ -112,7 +113,6 @@ def resolve_incident(
     return _act(
         session,
         incident_id,
-        "resolve",
         lambda: service.resolve(
             session=session, incident_id=incident_id, by=by, now=now, note=note
         ),
@@ -129,7 +129,6 @@ def add_note(
     return _act(
         session,
         incident_id,
-        "note",
         lambda: service.add_note(
             session=session, incident_id=incident_id, by=by, text=body.text, now=now
         ),
@@ -148,6 +147,5 @@ def escalate_incident(
     return _act(
         session,
         incident_id,
-        "escalate",
         lambda: service.escalate(session=session, incident_id=incident_id, by=by, now=now),
     )
