@@ -66,5 +66,9 @@ def start_scheduler(app: FastAPI) -> Any:
         coalesce=True,
     )
     scheduler.start()
-    log.info("scheduler started: outbox every %ss", OUTBOX_INTERVAL_SECONDS)
+    log.info(
+        "scheduler started: outbox every %ss, escalations every %ss",
+        OUTBOX_INTERVAL_SECONDS,
+        ESCALATION_INTERVAL_SECONDS,
+    )
     return scheduler
