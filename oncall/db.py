@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
@@ -93,6 +94,18 @@ def serialized_writes(engine: Engine) -> AbstractContextManager[object]:
     with _WRITE_LOCKS_GUARD:
         lock = _WRITE_LOCKS.setdefault(id(engine), threading.Lock())
     return lock
+
+
+def try_job_lock(session: Session, job: str) -> bool:
+    """Whether this replica may run `job` now: one at a time across replicas sharing a
+    PostgreSQL database (a transaction-scoped advisory lock, released at commit). SQLite
+    serves one host; its writers queue on the database itself."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = int.from_bytes(hashlib.sha256(f"oncall:{job}".encode()).digest()[:8], "big", signed=True)
+    return bool(
+        session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar()
+    )
 
 
 @contextmanager

@@ -36,11 +36,13 @@ def start_scheduler(app: FastAPI) -> Any:
                 metrics.outbox_deliveries.labels("all", outcome).inc(count)
 
     def fire_escalations() -> None:
-        from oncall.db import session_scope
+        from oncall.db import session_scope, try_job_lock
         from oncall.incidents.service import fire_due_escalations
 
         try:
             with session_scope(engine) as session:
+                if not try_job_lock(session, "escalation"):
+                    return  # another replica is firing escalations right now
                 fired = fire_due_escalations(session=session, now=clock())
         except Exception:
             log.exception("escalation job failed; next run in %ss", ESCALATION_INTERVAL_SECONDS)
