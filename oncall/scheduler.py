@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
+from sqlmodel import Session
 
 from oncall import outbox
 from oncall.integrations.delivery import build_handlers
@@ -15,6 +18,23 @@ log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL_SECONDS = 2
 ESCALATION_INTERVAL_SECONDS = 5
+
+
+def outbox_failure_on_incident(clock: Callable[[], datetime]) -> outbox.OnFailure:
+    """Show a refused Slack post or PagerDuty event on its incident (timeline and API)."""
+    from oncall.incidents.service import record_delivery_failure
+
+    def on_failure(session: Session, message: outbox.OutboxMessage) -> None:
+        if message.incident_id is not None:
+            record_delivery_failure(
+                session=session,
+                incident_id=message.incident_id,
+                what=f"{message.channel} {message.kind}",
+                error=message.last_error or "refused",
+                now=clock(),
+            )
+
+    return on_failure
 
 
 def start_scheduler(app: FastAPI) -> Any:
@@ -26,7 +46,12 @@ def start_scheduler(app: FastAPI) -> Any:
 
     def deliver_outbox() -> None:
         try:
-            report = outbox.deliver_due(engine=engine, handlers=handlers, now=clock)
+            report = outbox.deliver_due(
+                engine=engine,
+                handlers=handlers,
+                now=clock,
+                on_permanent_failure=outbox_failure_on_incident(clock),
+            )
         except Exception:
             log.exception("outbox worker failed; next run in %ss", OUTBOX_INTERVAL_SECONDS)
             return

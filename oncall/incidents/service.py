@@ -594,3 +594,22 @@ def fire_due_escalations(*, session: Session, now: datetime) -> int:
             fired += len(steps)
     session.flush()
     return fired
+
+
+def record_delivery_failure(
+    *, session: Session, incident_id: int, what: str, error: str, now: datetime
+) -> None:
+    """A side effect the target refused for good (a 4xx): show it on the incident."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        return
+    incident.delivery_error = f"{what}: {error}"[:2000]
+    incident.updated_at = now
+    session.add(incident)
+    add_event(
+        session=session,
+        incident_id=incident_id,
+        at=now,
+        kind=EventKind.delivery_failed,
+        text=f"{what} failed for good: {error}"[:4000],
+    )

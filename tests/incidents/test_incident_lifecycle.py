@@ -223,3 +223,29 @@ def test_the_actor_can_be_given_in_the_query_string_as_for_rotations(
     bad = client.post(f"/api/v1/incidents/{incident_id}/resolve", params={"by": "mallory"})
     assert bad.status_code == 422
     assert client.get(f"/api/v1/incidents/{incident_id}").json()["status"] == "acknowledged"
+
+
+def test_a_refused_delivery_is_shown_on_the_incident(
+    client: TestClient, catalog: Engine, clock: FrozenClock
+) -> None:
+    from oncall.outbox import PermanentDeliveryError, deliver_due
+    from oncall.scheduler import outbox_failure_on_incident
+
+    incident_id = open_batch_incident(client)
+
+    def refuse(_session: Session, _message: OutboxMessage) -> None:
+        raise PermanentDeliveryError("400 channel_not_found")
+
+    report = deliver_due(
+        engine=catalog,
+        handlers={"slack": refuse},
+        now=clock,
+        on_permanent_failure=outbox_failure_on_incident(clock),
+    )
+    assert report.failed == 1
+    detail = client.get(f"/api/v1/incidents/{incident_id}").json()
+    assert detail["delivery_error"] == "slack post_incident: 400 channel_not_found"
+    assert detail["timeline"][-1]["kind"] == "delivery_failed"
+    # The refused row is kept, not retried.
+    clock.advance(timedelta(hours=1))
+    assert deliver_due(engine=catalog, handlers={"slack": refuse}, now=clock).failed == 0
