@@ -19,7 +19,7 @@ from sqlmodel import Session
 from oncall.api.deps import require_webhook_token
 from oncall.db import serialized_writes
 from oncall.incidents.alertmanager import EXAMPLE_PAYLOAD, AlertmanagerPayload
-from oncall.incidents.service import IngestResult, ingest_alertmanager
+from oncall.incidents.ingest import IngestResult, ingest_alertmanager
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["alerts"])

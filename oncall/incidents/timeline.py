@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlmodel import Session
 
-from oncall.incidents.models import IncidentEvent
+from oncall.incidents.models import Incident, IncidentEvent
 
 EVENTS: Table = IncidentEvent.__table__  # type: ignore[attr-defined]
 _INSERT = insert(EVENTS)  # built once: parameters are bound per call
@@ -41,4 +41,25 @@ def add_event(
             "text": text,
             "data": dict(data or {}),
         },
+    )
+
+
+def record_event(
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    kind: str,
+    text: str,
+    actor: str = "alertmanager",
+    data: dict[str, Any] | None = None,
+) -> None:
+    """`add_event` for an incident at hand."""
+    add_event(
+        session=session,
+        incident_id=incident.id,
+        at=now,
+        kind=kind,
+        text=text,
+        actor=actor,
+        data=data,
     )

@@ -16,7 +16,7 @@ from oncall.catalog.service import apply_catalog
 from oncall.cli import app
 from oncall.db import make_engine, session_scope
 from oncall.incidents.alertmanager import AlertmanagerPayload
-from oncall.incidents.service import ingest_alertmanager
+from oncall.incidents.ingest import ingest_alertmanager
 
 runner = CliRunner()
 

@@ -14,8 +14,8 @@ import oncall.tables  # noqa: F401
 from oncall.catalog.loader import load_catalog
 from oncall.catalog.service import apply_catalog
 from oncall.incidents.alertmanager import AlertmanagerPayload
+from oncall.incidents.ingest import ingest_alertmanager
 from oncall.incidents.models import Alert, Incident
-from oncall.incidents.service import ingest_alertmanager
 from oncall.outbox import OutboxMessage
 
 NAMES = [

@@ -1,0 +1,242 @@
+"""Alertmanager ingest: one delivery folded into incidents (grouping, dedup, routing,
+auto-resolve, reopen) inside the caller's transaction, with its timeline and outbox rows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, select
+
+from oncall.escalation import service as escalation
+from oncall.incidents import flows
+from oncall.incidents.alertmanager import AlertmanagerAlert, AlertmanagerPayload, is_firing
+from oncall.incidents.alerts import all_resolved, describe_alerts, known_alerts, record_alerts
+from oncall.incidents.models import EventKind, Incident, IncidentStatus, Severity
+from oncall.incidents.routing import RoutingDecision, route_labels
+from oncall.incidents.service import close_incident
+from oncall.incidents.timeline import record_event
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FLAP_WINDOW = timedelta(minutes=10)
+MAX_TITLE = 300
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
+
+@dataclass
+class IngestResult:
+    incident_id: int | None
+    outcome: str  # created, updated, reopened, resolved, unchanged, ignored
+    new_alerts: int = 0
+    resolved_alerts: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def normalize_severity(value: str | None) -> str:
+    value = (value or "").strip().lower()
+    aliases = {
+        "page": "critical",
+        "high": "error",
+        "medium": "warning",
+        "low": "info",
+        "none": "info",
+    }
+    value = aliases.get(value, value)
+    return value if value in SEVERITY_RANK else str(Severity.warning)
+
+
+def _worst_severity(alerts: list[AlertmanagerAlert], *, default: str) -> str:
+    # A storm repeats a handful of values hundreds of times: normalise each value once.
+    values = {a.labels.get("severity") for a in alerts}
+    return max(
+        (normalize_severity(v) for v in values), key=SEVERITY_RANK.__getitem__, default=default
+    )
+
+
+def _title(payload: AlertmanagerPayload) -> str:
+    summary = payload.commonAnnotations.get("summary")
+    if summary:
+        return summary[:MAX_TITLE]
+    names = sorted({a.labels.get("alertname", "") for a in payload.alerts})
+    rest = ", ".join(f"{k}={v}" for k, v in sorted(payload.groupLabels.items()) if k != "alertname")
+    title = "/".join(names) + (f" ({rest})" if rest else "")
+    return title[:MAX_TITLE]
+
+
+def _assignee(session: Session, rotation_id: str | None, now: datetime) -> str | None:
+    if rotation_id is None:
+        return None
+    from oncall.rotations.service import who_is_on_call
+
+    shift = who_is_on_call(session=session, rotation_id=rotation_id, at=now)
+    return shift.person_id if shift else None
+
+
+# Hot statements are built once with bound parameters (building one costs as much as running it).
+_LATEST = (
+    select(Incident)
+    .where(Incident.group_key == bindparam("group_key"))
+    .order_by(col(Incident.id).desc())
+    .limit(1)
+)
+_LATEST_LOCKED = _LATEST.with_for_update()
+
+
+def _latest_incident(session: Session, group_key: str) -> Incident | None:
+    """The group's newest incident: the open one if any is open (a group never has an open
+    incident older than a resolved one: only the newest is ever reopened). Locked on
+    PostgreSQL so that two deliveries of one group are applied one after the other."""
+    locked = session.get_bind().dialect.name == "postgresql"
+    return session.exec(
+        _LATEST_LOCKED if locked else _LATEST, params={"group_key": group_key}
+    ).first()
+
+
+def ingest_alertmanager(
+    *,
+    session: Session,
+    payload: AlertmanagerPayload,
+    now: datetime,
+    flap_window: timedelta = DEFAULT_FLAP_WINDOW,
+) -> IngestResult:
+    """Fold one webhook delivery into incidents. Re-delivering the same payload changes nothing."""
+    with session.no_autoflush:  # flushes happen where ids are needed, not on every query
+        return _ingest(session, payload, now, flap_window)
+
+
+def _ingest(
+    session: Session, payload: AlertmanagerPayload, now: datetime, flap_window: timedelta
+) -> IngestResult:
+    latest = _latest_incident(session, payload.groupKey)
+    incident = latest if latest is not None and latest.open_group_key is not None else None
+    firing = [a for a in payload.alerts if is_firing(a)]
+    outcome = "updated"
+
+    if incident is None:
+        previous = latest
+        known = known_alerts(session, previous.id) if previous and previous.id else {}
+        # New occurrences, and known ones firing again after Alertmanager resolved them (it
+        # does so when Prometheus stops re-sending for a while; the startsAt stays the same).
+        new_firing = [
+            a
+            for a in firing
+            if (a.fingerprint, a.startsAt) not in known
+            or known[(a.fingerprint, a.startsAt)].status == "resolved"
+        ]
+        if not new_firing:
+            # A repeat or a resolve of alerts we already hold (or never saw): nothing to open.
+            if previous is not None and previous.id is not None:
+                changed = record_alerts(session, previous, payload.alerts, known, now)
+                return IngestResult(
+                    previous.id,
+                    "unchanged" if not changed[1] else "updated",
+                    resolved_alerts=changed[1],
+                )
+            return IngestResult(None, "ignored")
+        if (
+            previous is not None
+            and previous.resolved_at is not None
+            and now - previous.resolved_at <= flap_window
+        ):
+            incident = previous
+            _reopen(session, incident, now)
+            outcome = "reopened"
+        else:
+            incident = _create(session, payload, now)
+            outcome = "created"
+
+    assert incident.id is not None
+    known = known_alerts(session, incident.id) if outcome != "created" else {}
+    added, resolved = record_alerts(session, incident, payload.alerts, known, now)
+    incident.truncated_alerts = payload.truncatedAlerts
+    worst = _worst_severity(firing, default=incident.severity)
+    severity_rose = SEVERITY_RANK[worst] > SEVERITY_RANK.get(incident.severity, 0)
+    if severity_rose:
+        incident.severity = worst
+
+    if outcome == "reopened":
+        incident.assignee_id = _assignee(session, incident.rotation_id, now) or incident.assignee_id
+        flows.incident_changed(session=session, incident=incident, now=now, reason="reopened")
+        escalation.start(session=session, incident=incident, now=now)
+
+    if not firing and incident.truncated_alerts == 0 and all_resolved(session, incident):
+        close_incident(
+            session, incident, now, actor="alertmanager", text="all alerts of the group resolved"
+        )
+        outcome = "resolved" if outcome != "created" else outcome
+    elif outcome == "updated" and (added or resolved or severity_rose):
+        flows.incident_changed(session=session, incident=incident, now=now, reason="alerts")
+    elif outcome == "updated":
+        outcome = "unchanged"
+    incident.updated_at = now
+    session.add(incident)
+    session.flush()
+    return IngestResult(
+        incident.id,
+        outcome,
+        new_alerts=added,
+        resolved_alerts=resolved,
+        warnings=[incident.routing_warning]
+        if incident.routing_warning and outcome == "created"
+        else [],
+    )
+
+
+def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> Incident:
+    """Open an incident: every column is decided before the one INSERT, then the timeline,
+    the outbox rows and the first escalation steps are written against its id."""
+    decision: RoutingDecision = route_labels(session=session, labels=payload.commonLabels)
+    firing = [a for a in payload.alerts if is_firing(a)]
+    incident = Incident(
+        group_key=payload.groupKey,
+        open_group_key=payload.groupKey,
+        title=_title(payload),
+        status=IncidentStatus.triggered,
+        severity=_worst_severity(firing, default=Severity.info),
+        assignee_id=_assignee(session, decision.rotation_id, now),
+        team_id=decision.team_id,
+        model_id=decision.model_id,
+        rotation_id=decision.rotation_id,
+        escalation_policy_id=decision.escalation_policy_id,
+        routing_warning=decision.warning,
+        labels=dict(payload.commonLabels),
+        truncated_alerts=payload.truncatedAlerts,
+        slack_channel=flows.team_channel(session, decision.team_id),
+        triggered_at=now,
+        escalation_started_at=now,
+        updated_at=now,
+    )
+    due = escalation.begin(session=session, incident=incident, now=now)
+    session.add(incident)
+    session.flush()  # the id is needed by the alert, timeline and outbox rows
+    record_event(
+        session,
+        incident,
+        now,
+        EventKind.triggered,
+        f"triggered by {describe_alerts(firing)}",
+        data={"routed_via": decision.via},
+    )
+    if decision.warning:
+        record_event(
+            session, incident, now, EventKind.routing_warning, decision.warning, actor="system"
+        )
+        log.warning("incident %s: %s", incident.id, decision.warning)
+    flows.incident_opened(session=session, incident=incident, now=now)
+    escalation.record(session=session, incident=incident, steps=due, now=now, opening=True)
+    return incident
+
+
+def _reopen(session: Session, incident: Incident, now: datetime) -> None:
+    incident.status = IncidentStatus.triggered
+    incident.open_group_key = incident.group_key
+    incident.resolved_at = None
+    incident.resolved_by = None
+    incident.acknowledged_at = None
+    incident.acknowledged_by = None
+    record_event(
+        session, incident, now, EventKind.reopened, "an alert fired again within the flap window"
+    )
