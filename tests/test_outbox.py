@@ -117,13 +117,14 @@ def test_permanent_failure_is_kept_and_not_retried(engine: Engine) -> None:
 def test_messages_of_one_incident_wait_for_the_earlier_ones(sqlite_engine: Engine) -> None:
     from sqlmodel import SQLModel  # noqa: F401
 
-    from oncall.incidents.models import Incident
+    from oncall.incidents.models import Incident, group_hash
 
     with Session(sqlite_engine) as s:
         s.add(
             Incident(
                 id=1,
                 group_key="g",
+                group_hash=group_hash("g"),
                 title="t",
                 triggered_at=T0,
                 escalation_started_at=T0,

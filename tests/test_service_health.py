@@ -25,7 +25,7 @@ from oncall.app import create_app
 from oncall.cli import app as cli
 from oncall.config import Settings
 from oncall.db import make_engine
-from oncall.incidents.models import Incident
+from oncall.incidents.models import Incident, group_hash
 
 T0 = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 
@@ -101,6 +101,7 @@ def test_metrics_expose_open_incidents_in_prometheus_text_format(engine: Engine)
             session.add(
                 Incident(
                     group_key=f"group-{number}",
+                    group_hash=group_hash(f"group-{number}"),
                     title="drift",
                     status=status,
                     severity=severity,

@@ -44,7 +44,7 @@ class AlertmanagerPayload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     version: str
-    groupKey: str = Field(min_length=1, max_length=8192)
+    groupKey: str = Field(min_length=1, max_length=65536)
     status: Literal["firing", "resolved"]
     receiver: str = ""
     alerts: list[AlertmanagerAlert] = Field(min_length=1)

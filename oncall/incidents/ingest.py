@@ -14,7 +14,7 @@ from oncall.escalation import service as escalation
 from oncall.incidents import flows
 from oncall.incidents.alertmanager import AlertmanagerAlert, AlertmanagerPayload, is_firing
 from oncall.incidents.alerts import all_resolved, describe_alerts, known_alerts, record_alerts
-from oncall.incidents.models import EventKind, Incident, IncidentStatus, Severity
+from oncall.incidents.models import EventKind, Incident, IncidentStatus, Severity, group_hash
 from oncall.incidents.routing import RoutingDecision, route_labels
 from oncall.incidents.service import close_incident
 from oncall.incidents.timeline import record_event
@@ -78,7 +78,7 @@ def _assignee(session: Session, rotation_id: str | None, now: datetime) -> str |
 # Hot statements are built once with bound parameters (building one costs as much as running it).
 _LATEST = (
     select(Incident)
-    .where(Incident.group_key == bindparam("group_key"))
+    .where(Incident.group_hash == bindparam("group_hash"))
     .order_by(col(Incident.id).desc())
     .limit(1)
 )
@@ -91,7 +91,7 @@ def _latest_incident(session: Session, group_key: str) -> Incident | None:
     PostgreSQL so that two deliveries of one group are applied one after the other."""
     locked = session.get_bind().dialect.name == "postgresql"
     return session.exec(
-        _LATEST_LOCKED if locked else _LATEST, params={"group_key": group_key}
+        _LATEST_LOCKED if locked else _LATEST, params={"group_hash": group_hash(group_key)}
     ).first()
 
 
@@ -111,7 +111,7 @@ def _ingest(
     session: Session, payload: AlertmanagerPayload, now: datetime, flap_window: timedelta
 ) -> IngestResult:
     latest = _latest_incident(session, payload.groupKey)
-    incident = latest if latest is not None and latest.open_group_key is not None else None
+    incident = latest if latest is not None and latest.open_group_hash is not None else None
     firing = [a for a in payload.alerts if is_firing(a)]
     outcome = "updated"
 
@@ -192,7 +192,8 @@ def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> In
     firing = [a for a in payload.alerts if is_firing(a)]
     incident = Incident(
         group_key=payload.groupKey,
-        open_group_key=payload.groupKey,
+        group_hash=group_hash(payload.groupKey),
+        open_group_hash=group_hash(payload.groupKey),
         title=_title(payload),
         status=IncidentStatus.triggered,
         severity=_worst_severity(firing, default=Severity.info),
@@ -232,7 +233,7 @@ def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> In
 
 def _reopen(session: Session, incident: Incident, now: datetime) -> None:
     incident.status = IncidentStatus.triggered
-    incident.open_group_key = incident.group_key
+    incident.open_group_hash = incident.group_hash
     incident.resolved_at = None
     incident.resolved_by = None
     incident.acknowledged_at = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -38,13 +39,19 @@ class EventKind(StrEnum):
     delivery_failed = "delivery_failed"
 
 
+def group_hash(group_key: str) -> str:
+    return hashlib.sha256(group_key.encode("utf-8")).hexdigest()
+
+
 class Incident(SQLModel, table=True):
     __tablename__ = "incidents"
 
     id: int | None = Field(default=None, primary_key=True)
-    group_key: str = Field(sa_column=Column(Text, nullable=False, index=True))
-    # group_key while open, NULL once resolved: the unique index keeps one open incident a group.
-    open_group_key: str | None = Field(default=None, sa_column=Column(Text, unique=True))
+    group_key: str = Field(sa_column=Column(Text, nullable=False))
+    # Indexes use the SHA-256 of the key: Alertmanager's keys can be longer than an index entry.
+    group_hash: str = Field(max_length=64, index=True)
+    # group_hash while open, NULL once resolved: the unique index keeps one open incident a group.
+    open_group_hash: str | None = Field(default=None, max_length=64, unique=True)
     title: str
     status: str = Field(default=IncidentStatus.triggered, max_length=16, index=True)
     severity: str = Field(default=Severity.warning, max_length=16)

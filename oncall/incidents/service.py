@@ -41,7 +41,7 @@ def close_incident(
 ) -> None:
     """Resolve: stop escalating, free the group for a new incident, update Slack and PagerDuty."""
     incident.status = IncidentStatus.resolved
-    incident.open_group_key = None
+    incident.open_group_hash = None
     incident.resolved_at = now
     incident.resolved_by = actor
     escalation.stop(incident)

@@ -21,7 +21,7 @@ from oncall.catalog.models import CatalogRevision, Model, Person, Rotation, Rout
 from oncall.catalog.service import ApplyReport, apply_catalog, list_models, list_people
 from oncall.cli import app
 from oncall.db import session_scope
-from oncall.incidents.models import Incident
+from oncall.incidents.models import Incident, group_hash
 from oncall.rotations.models import Override
 
 EXAMPLE_CATALOG = Path(__file__).parents[1] / "fixtures" / "oncall.yaml"
@@ -250,6 +250,7 @@ def test_retired_person_and_model_keep_their_history(engine: Engine) -> None:
         session.add(
             Incident(
                 group_key='{}:{alertname="ModelDrift", model="ltv"}',
+                group_hash=group_hash('{}:{alertname="ModelDrift", model="ltv"}'),
                 title="LTV drift",
                 status="resolved",
                 team_id="ds",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 15:29:53.734473
+Create Date: 2026-11-27 15:48:16.354306
 """
 
 from collections.abc import Sequence
@@ -97,7 +97,8 @@ def upgrade() -> None:
         "incidents",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("group_key", sa.Text(), nullable=False),
-        sa.Column("open_group_key", sa.Text(), nullable=True),
+        sa.Column("group_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("open_group_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("title", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("severity", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -141,13 +142,13 @@ def upgrade() -> None:
             ["teams.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("open_group_key"),
+        sa.UniqueConstraint("open_group_hash"),
     )
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_incidents_escalation_due_at"), ["escalation_due_at"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_incidents_group_key"), ["group_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_incidents_group_hash"), ["group_hash"], unique=False)
         batch_op.create_index(batch_op.f("ix_incidents_model_id"), ["model_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_incidents_status"), ["status"], unique=False)
         batch_op.create_index(
@@ -358,7 +359,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_incidents_triggered_at"))
         batch_op.drop_index(batch_op.f("ix_incidents_status"))
         batch_op.drop_index(batch_op.f("ix_incidents_model_id"))
-        batch_op.drop_index(batch_op.f("ix_incidents_group_key"))
+        batch_op.drop_index(batch_op.f("ix_incidents_group_hash"))
         batch_op.drop_index(batch_op.f("ix_incidents_escalation_due_at"))
 
     op.drop_table("incidents")
