@@ -175,9 +175,7 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
 
     if serve_after:
         _heading(f"Serving on http://127.0.0.1:{port} (Ctrl-C to stop)")
-        _say(
-            f"   incidents: http://127.0.0.1:{port}/api/v1/incidents   API docs: http://127.0.0.1:{port}/docs"
-        )
+        _say(f"   dashboard: http://127.0.0.1:{port}/   API docs: http://127.0.0.1:{port}/docs")
         uvicorn.run(
             create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
         )

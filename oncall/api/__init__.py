@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from oncall.api import calendar, health, incidents, rotations, runbooks, webhook
+    from oncall.api import calendar, dashboard, health, incidents, rotations, runbooks, webhook
 
     return [
         health.router,
@@ -15,4 +15,5 @@ def routers() -> list[APIRouter]:
         rotations.router,
         calendar.router,
         runbooks.router,
+        dashboard.router,
     ]
