@@ -260,13 +260,8 @@ def decline_swap(
     by: str = "api",
     rotation_id: str | None = None,
 ) -> Swap:
-    swap, rotation = _pending(session, swap_id, rotation_id)
-    by = actor_id(session, by)
-    require_permission(session, rotation, by, {swap.to_person_id}, "decline it")
-    swap.status, swap.decided_at, swap.decided_by = SwapStatus.declined, now, by
-    session.add(swap)
-    session.flush()
-    return swap
+    """The person asked says no."""
+    return _answer(session, swap_id, now, by, rotation_id, SwapStatus.declined, "decline it")
 
 
 def cancel_swap(
@@ -278,10 +273,28 @@ def cancel_swap(
     rotation_id: str | None = None,
 ) -> Swap:
     """Withdraw a request that has not been answered."""
+    return _answer(session, swap_id, now, by, rotation_id, SwapStatus.cancelled, "cancel it")
+
+
+def _answer(
+    session: Session,
+    swap_id: int,
+    now: datetime,
+    by: str,
+    rotation_id: str | None,
+    status: SwapStatus,
+    what: str,
+) -> Swap:
+    """Close a pending request as declined (by the person asked) or cancelled (by the asker)."""
     swap, rotation = _pending(session, swap_id, rotation_id)
     by = actor_id(session, by)
-    require_permission(session, rotation, by, {swap.from_person_id, swap.requested_by}, "cancel it")
-    swap.status, swap.decided_at, swap.decided_by = SwapStatus.cancelled, now, by
+    allowed = (
+        {swap.to_person_id}
+        if status == SwapStatus.declined
+        else {swap.from_person_id, swap.requested_by}
+    )
+    require_permission(session, rotation, by, allowed, what)
+    swap.status, swap.decided_at, swap.decided_by = status, now, by
     session.add(swap)
     session.flush()
     return swap
