@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -30,24 +31,34 @@ class Step:
     notify: tuple[str, ...]
 
 
-def policy_steps(policy: EscalationPolicy | None) -> list[Step]:
-    if policy is None:
-        return []
+def steps_of(raw: list[dict[str, Any]]) -> list[Step]:
     return [
         Step(index=i, after=parse_duration(str(s["after"])), notify=tuple(s["notify"]))
-        for i, s in enumerate(policy.steps)
+        for i, s in enumerate(raw)
     ]
 
 
+def policy_steps(policy: EscalationPolicy | None) -> list[Step]:
+    return steps_of(policy.steps) if policy is not None else []
+
+
 def _steps(session: Session, incident: Incident) -> list[Step]:
-    if incident.escalation_policy_id is None:
-        return []
-    return policy_steps(session.get(EscalationPolicy, incident.escalation_policy_id))
+    """The steps frozen on the incident when its clock (re)started: an edit of the policy in
+    oncall.yaml changes incidents opened after it, never one half-way through escalating."""
+    if incident.escalation_steps is not None:
+        return steps_of(incident.escalation_steps)
+    return []
 
 
 def begin(*, session: Session, incident: Incident, now: datetime) -> list[Step]:
-    """(Re)start the clock at step 0; return the steps due at once (`after: 0m`), to be
-    recorded with `record` once the incident has its id."""
+    """(Re)start the clock at step 0 with the policy as it is now; return the steps due at once
+    (`after: 0m`), to be recorded with `record` once the incident has its id."""
+    policy = (
+        session.get(EscalationPolicy, incident.escalation_policy_id)
+        if incident.escalation_policy_id
+        else None
+    )
+    incident.escalation_steps = [dict(step) for step in policy.steps] if policy else []
     incident.escalation_started_at = now
     incident.escalation_step = 0
     return due_steps(session=session, incident=incident, now=now)

@@ -68,6 +68,8 @@ class Incident(SQLModel, table=True):
     triggered_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     # When the escalation clock last started: the trigger, or the latest reopening.
     escalation_started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # The policy's steps as they were when the clock started (a later edit does not move them).
+    escalation_steps: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     escalation_step: int = 0  # index of the next step to fire
     escalation_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -249,3 +249,29 @@ def test_a_refused_delivery_is_shown_on_the_incident(
     # The refused row is kept, not retried.
     clock.advance(timedelta(hours=1))
     assert deliver_due(engine=catalog, handlers={"slack": refuse}, now=clock).failed == 0
+
+
+def test_editing_a_policy_does_not_move_steps_of_an_open_incident(
+    client: TestClient, catalog: Engine, clock: FrozenClock
+) -> None:
+    from oncall.catalog.models import EscalationPolicy
+
+    incident_id = open_batch_incident(client)
+    with Session(catalog) as s:
+        policy = s.get(EscalationPolicy, "ds-default")
+        assert policy is not None
+        policy.steps = [
+            {"after": "0m", "notify": ["oncall"]},
+            {"after": "5m", "notify": ["team_channel"]},
+        ]
+        s.add(policy)
+        s.commit()
+
+    assert tick(catalog, clock, 6) == 0  # the open incident keeps the policy it started with
+    assert tick(catalog, clock, 9) == 1
+    assert sent(catalog, incident_id)[-1] == "pagerduty:trigger"
+    # A new incident takes the edited policy.
+    client.post(f"/api/v1/incidents/{incident_id}/resolve")
+    drift = client.post(URL, json=payload("drift-firing")).json()["incident_id"]
+    assert tick(catalog, clock, 5) == 1
+    assert sent(catalog, drift)[-1] == "slack:thread_message:here"

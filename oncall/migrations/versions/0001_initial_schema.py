@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 15:48:16.354306
+Create Date: 2026-11-27 15:53:08.868332
 """
 
 from collections.abc import Sequence
@@ -114,6 +114,7 @@ def upgrade() -> None:
         sa.Column("truncated_alerts", sa.Integer(), nullable=False),
         sa.Column("triggered_at", oncall.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("escalation_started_at", oncall.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("escalation_steps", sa.JSON(), nullable=True),
         sa.Column("escalation_step", sa.Integer(), nullable=False),
         sa.Column("escalation_due_at", oncall.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("acknowledged_at", oncall.db.UTCDateTime(timezone=True), nullable=True),
