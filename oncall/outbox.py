@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Table, Text, func, insert
+from sqlalchemy import JSON, Column, Table, Text, delete, func, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -24,6 +24,8 @@ from oncall.db import UTCDateTime, session_scope
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=15)
+# Delivered rows are kept this long (what was sent, when, and its Slack ts), then purged.
+RETENTION = timedelta(days=30)
 FIRST_BACKOFF = timedelta(seconds=5)
 
 
@@ -217,3 +219,15 @@ def pending_count(*, session: Session) -> int:
         .where(col(OutboxMessage.delivered_at).is_(None))
         .where(col(OutboxMessage.failed_at).is_(None))
     ).one()
+
+
+def purge_delivered(*, session: Session, now: datetime, keep: timedelta = RETENTION) -> int:
+    """Delete rows delivered before `now - keep`; failed and pending rows stay.
+
+    Incidents keep their Slack ts and their timeline, so nothing a person reads is lost."""
+    result = session.execute(
+        delete(OutboxMessage)
+        .where(col(OutboxMessage.delivered_at).is_not(None))
+        .where(col(OutboxMessage.delivered_at) < now - keep)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

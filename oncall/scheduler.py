@@ -75,7 +75,20 @@ def start_scheduler(app: FastAPI) -> Any:
         if fired:
             log.info("escalation: fired %d step(s)", fired)
 
+    def purge_outbox() -> None:
+        from oncall.db import session_scope
+
+        try:
+            with session_scope(engine) as session:
+                purged = outbox.purge_delivered(session=session, now=clock())
+        except Exception:
+            log.exception("outbox purge failed; next run in an hour")
+            return
+        if purged:
+            log.info("outbox: purged %d delivered rows older than %s", purged, outbox.RETENTION)
+
     scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(purge_outbox, "interval", hours=1, id="outbox-purge", coalesce=True)
     scheduler.add_job(
         fire_escalations,
         "interval",

@@ -150,3 +150,22 @@ def test_backoff_grows_and_is_capped(attempts: int) -> None:
     assert timedelta(seconds=5) <= delay <= timedelta(minutes=15) * 1.2
     if attempts > 1:
         assert delay >= backoff(attempts - 1) / 1.2 or delay >= timedelta(minutes=15)
+
+
+def test_delivered_rows_are_purged_after_the_retention_failed_ones_are_kept(
+    engine: Engine,
+) -> None:
+    from oncall.outbox import RETENTION, purge_delivered
+
+    add(engine, "delivered", "refused", "also-delivered")
+    clock = FrozenClock(T0)
+    target = Recorder({"refused": [PermanentDeliveryError("400")]})
+    deliver_due(engine=engine, handlers={"slack": target}, now=clock)
+    with Session(engine) as s:
+        assert purge_delivered(session=s, now=T0 + RETENTION - timedelta(seconds=1)) == 0
+        s.commit()
+    with Session(engine) as s:
+        assert purge_delivered(session=s, now=T0 + RETENTION + timedelta(seconds=1)) == 2
+        s.commit()
+    left = {(m.kind, m.failed_at is not None) for m in rows(engine)}
+    assert left == {("refused", True)}
