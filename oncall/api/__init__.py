@@ -6,7 +6,16 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from oncall.api import calendar, dashboard, health, incidents, rotations, runbooks, webhook
+    from oncall.api import (
+        calendar,
+        dashboard,
+        health,
+        incidents,
+        rotations,
+        runbooks,
+        slack,
+        webhook,
+    )
 
     return [
         health.router,
@@ -16,4 +25,5 @@ def routers() -> list[APIRouter]:
         calendar.router,
         runbooks.router,
         dashboard.router,
+        slack.router,
     ]
