@@ -102,8 +102,14 @@ def serve(
     signal.signal(signal.SIGTERM, _exit_cleanly)
     # Uvicorn handles SIGTERM and SIGINT: it stops accepting, finishes requests in flight,
     # then runs the app's shutdown (scheduler jobs finish, nothing is cut mid-transaction).
+    from oncall.db import MissingDriver
+
+    try:
+        app_ = create_app(settings)
+    except MissingDriver as exc:
+        common.fail(str(exc))
     uvicorn.run(
-        create_app(settings),
+        app_,
         host=host,
         port=port,
         log_level="info",

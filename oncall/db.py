@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -39,6 +40,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class MissingDriver(RuntimeError):
+    """The database URL names a database whose Python driver is not installed."""
+
+
 def dump_json(value: Any) -> str:
     """JSON text for JSON columns: orjson is ~10x faster than json.dumps on alert labels."""
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -52,6 +57,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Build an engine; SQLite gets WAL, a busy timeout and foreign keys on every connection."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgresql+psycopg") and importlib.util.find_spec("psycopg") is None:
+        raise MissingDriver(
+            "PostgreSQL needs its driver: pip install 'ds-oncall[postgres]' (psycopg)"
+        )
     kwargs: dict[str, Any] = {"echo": echo, "json_serializer": dump_json}
     if is_sqlite(url):
         kwargs["connect_args"] = {

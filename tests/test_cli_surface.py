@@ -154,3 +154,21 @@ def test_secrets_never_appear_in_repr_or_str_of_settings() -> None:
         for value in [*secrets.values(), "db-pa55word"]:
             assert value not in text
     assert "db.internal" in repr(settings)  # the rest of the URL stays visible for debugging
+
+
+def test_postgresql_without_its_driver_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from oncall.cli import app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "psycopg" else real(name, *a)
+    )
+    env = {"ONCALL_DATABASE_URL": "postgresql://oncall@db.internal/oncall"}
+    result = CliRunner(env=env).invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert "pip install 'ds-oncall[postgres]'" in result.output
+    assert "Traceback" not in result.output

@@ -36,10 +36,13 @@ def engine(s: Settings | None = None, *, migrated: bool = True) -> Engine:
     from sqlalchemy.exc import SQLAlchemyError
 
     from oncall import migrate
-    from oncall.db import make_engine
+    from oncall.db import MissingDriver, make_engine
 
     s = s or settings()
-    eng = make_engine(s.database_url)
+    try:
+        eng = make_engine(s.database_url)
+    except MissingDriver as exc:
+        fail(str(exc))
     if migrated:
         try:
             current = migrate.current_revision(eng)
