@@ -174,6 +174,15 @@ def _ingest(
     incident.updated_at = now
     session.add(incident)
     session.flush()
+    if outcome in ("created", "reopened", "resolved"):
+        log.info(
+            "incident %s %s: %s (%s, %d alerts in this delivery)",
+            incident.id,
+            outcome,
+            incident.title,
+            incident.model_id or incident.team_id or "unrouted",
+            len(payload.alerts),
+        )
     return IngestResult(
         incident.id,
         outcome,
