@@ -176,7 +176,7 @@ def _ingest(
     session.flush()
     if outcome in ("created", "reopened", "resolved"):
         log.info(
-            "incident %s %s: %s (%s, %d alerts in this delivery)",
+            "incident %s %s: %r (%s, %d alerts in this delivery)",  # %r: no raw newlines
             incident.id,
             outcome,
             incident.title,
