@@ -53,7 +53,8 @@ def console_handler(
     printer: Printer | None = None,
 ) -> Callable[[Session, OutboxMessage], Mapping[str, Any]]:
     def deliver(session: Session, message: OutboxMessage) -> Mapping[str, Any]:
-        text = describe(session, message)
+        # One log line per message: alert text must not be able to forge more lines.
+        text = describe(session, message).replace("\r", "\\r").replace("\n", "\\n")
         if printer is not None:
             printer(text)
         else:
