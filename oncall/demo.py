@@ -183,12 +183,11 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
 
 
 def _show_on_call(session: Any, now: datetime) -> None:
-    from oncall.rotations.service import who_is_on_call
+    from oncall.rotations.service import who_is_on_call_everywhere
 
     _say()
     _say(f"   on call now ({now:%a %Y-%m-%d %H:%M} UTC):")
-    for rotation in list_rotations(session=session):
-        shift = who_is_on_call(session=session, rotation_id=rotation.id, at=now)
+    for rotation, shift in who_is_on_call_everywhere(session=session, at=now):
         if shift is None:
             _say(f"     {rotation.id:<17} nobody (a gap)")
         else:

@@ -92,8 +92,8 @@ class ServiceMetrics:
         )
         self.outbox_deliveries = Counter(
             "oncall_outbox_deliveries",
-            "Outbox delivery attempts, by channel and outcome (delivered, retried, failed).",
-            ["channel", "outcome"],
+            "Outbox delivery attempts, by outcome (delivered, retried, failed).",
+            ["outcome"],
             registry=self.registry,
         )
         self.registry.register(_StateCollector(engine))

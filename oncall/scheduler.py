@@ -58,7 +58,7 @@ def start_scheduler(app: FastAPI) -> Any:
         for outcome in ("delivered", "retried", "failed"):
             count = getattr(report, outcome)
             if count:
-                metrics.outbox_deliveries.labels("all", outcome).inc(count)
+                metrics.outbox_deliveries.labels(outcome).inc(count)
 
     def fire_escalations() -> None:
         from oncall.db import session_scope, try_job_lock

@@ -144,12 +144,24 @@ def test_messages_of_one_incident_wait_for_the_earlier_ones(sqlite_engine: Engin
     assert target.sent == ["post", "update"]
 
 
-@pytest.mark.parametrize("attempts", [1, 2, 5, 10, 30])
-def test_backoff_grows_and_is_capped(attempts: int) -> None:
-    delay = backoff(attempts)
-    assert timedelta(seconds=5) <= delay <= timedelta(minutes=15) * 1.2
-    if attempts > 1:
-        assert delay >= backoff(attempts - 1) / 1.2 or delay >= timedelta(minutes=15)
+@pytest.mark.parametrize(
+    ("attempts", "base"),
+    [
+        (1, timedelta(seconds=5)),
+        (2, timedelta(seconds=10)),
+        (5, timedelta(seconds=80)),
+        (9, timedelta(minutes=15)),
+        (30, timedelta(minutes=15)),
+    ],
+)
+def test_backoff_doubles_from_5_seconds_up_to_15_minutes_with_jitter(
+    attempts: int, base: timedelta
+) -> None:
+    import random
+
+    delays = [backoff(attempts, rng=random.Random(seed)) for seed in range(50)]
+    assert all(base <= d <= base * 1.2 for d in delays)
+    assert len(set(delays)) > 1  # jittered, so retries of many rows do not all land together
 
 
 def test_delivered_rows_are_purged_after_the_retention_failed_ones_are_kept(

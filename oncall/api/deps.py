@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from oncall.config import Settings
@@ -21,28 +20,14 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session per request; committed by the route (explicitly) or rolled back on error."""
-    session = Session(request.app.state.engine, expire_on_commit=False)
-    try:
+    # A database outage surfaces as OperationalError: the app turns it into 503 (app.py).
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
         yield session
-    except OperationalError as exc:
-        session.rollback()
-        raise DatabaseUnavailable() from exc
-    finally:
-        session.close()
 
 
 def get_now(request: Request) -> datetime:
     now: datetime = request.app.state.clock()
     return now
-
-
-class DatabaseUnavailable(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="database unavailable; retry later",
-            headers={"Retry-After": "5"},
-        )
 
 
 async def require_webhook_token(request: Request) -> None:  # async: no thread hop per request

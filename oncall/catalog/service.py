@@ -192,13 +192,6 @@ def active(rows: Iterable[T]) -> list[T]:
     return [r for r in rows if getattr(r, "retired_at", None) is None]
 
 
-def get_team(*, session: Session, team_id: str) -> Team:
-    team = session.get(Team, team_id)
-    if team is None:
-        raise UnknownEntity("team", team_id)
-    return team
-
-
 def get_person(*, session: Session, person_id: str) -> Person:
     person = session.get(Person, person_id)
     if person is None:

@@ -19,6 +19,7 @@ from oncall.catalog.models import EscalationPolicy, Person
 from oncall.incidents import flows
 from oncall.incidents.models import EventKind, Incident, IncidentStatus
 from oncall.incidents.timeline import add_event
+from oncall.rotations.service import on_call_person
 from oncall.rotations.spec import parse_duration
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,7 @@ def steps_of(raw: list[dict[str, Any]]) -> list[Step]:
     ]
 
 
-def policy_steps(policy: EscalationPolicy | None) -> list[Step]:
-    return steps_of(policy.steps) if policy is not None else []
-
-
-def _steps(session: Session, incident: Incident) -> list[Step]:
+def _steps(incident: Incident) -> list[Step]:
     """The steps frozen on the incident when its clock (re)started: an edit of the policy in
     oncall.yaml changes incidents opened after it, never one half-way through escalating."""
     if incident.escalation_steps is not None:
@@ -84,7 +81,7 @@ def due_steps(*, session: Session, incident: Incident, now: datetime) -> list[St
 
     Deciding is separate from recording: the state lands in the same row write as the
     incident, and `record` writes what the steps set off."""
-    steps = _steps(session, incident)
+    steps = _steps(incident)
     fired: list[Step] = []
     while (
         incident.status == IncidentStatus.triggered
@@ -122,7 +119,7 @@ def fire_due(*, session: Session, incident: Incident, now: datetime) -> list[Ste
 
 def escalate_now(*, session: Session, incident: Incident, now: datetime, actor: str) -> Step | None:
     """Fire the next step at once (a person asked for more help); None if none is left."""
-    steps = _steps(session, incident)
+    steps = _steps(incident)
     if incident.escalation_step >= len(steps):
         return None
     step = steps[incident.escalation_step]
@@ -155,15 +152,6 @@ def _slack_users(session: Session, person_ids: list[str]) -> list[str]:
     return out
 
 
-def _on_call(session: Session, rotation_id: str | None, now: datetime) -> str | None:
-    if rotation_id is None:
-        return None
-    from oncall.rotations.service import who_is_on_call
-
-    shift = who_is_on_call(session=session, rotation_id=rotation_id, at=now)
-    return shift.person_id if shift else None
-
-
 def _fire(
     *, session: Session, incident: Incident, step: Step, now: datetime, opening: bool, actor: str
 ) -> None:
@@ -171,7 +159,9 @@ def _fire(
     for target in step.notify:
         kind, _, ref = target.partition(":")
         if kind == "oncall":
-            person = incident.assignee_id or _on_call(session, incident.rotation_id, now)
+            person = incident.assignee_id or on_call_person(
+                session=session, rotation_id=incident.rotation_id, at=now
+            )
             if opening:
                 done.append(
                     f"mentioned {person or 'nobody (no one on call)'} in the incident message"
@@ -207,7 +197,7 @@ def _fire(
             )
             done.append(f"notified {ref}")
         elif kind == "rotation":
-            person = _on_call(session, ref, now)
+            person = on_call_person(session=session, rotation_id=ref, at=now)
             flows.thread_message(
                 session=session,
                 incident=incident,

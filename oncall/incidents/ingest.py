@@ -18,6 +18,7 @@ from oncall.incidents.models import EventKind, Incident, IncidentStatus, Severit
 from oncall.incidents.routing import RoutingDecision, route_labels
 from oncall.incidents.service import close_incident
 from oncall.incidents.timeline import record_event
+from oncall.rotations.service import on_call_person
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,6 @@ def _title(payload: AlertmanagerPayload) -> str:
     rest = ", ".join(f"{k}={v}" for k, v in sorted(payload.groupLabels.items()) if k != "alertname")
     title = "/".join(names) + (f" ({rest})" if rest else "")
     return title[:MAX_TITLE]
-
-
-def _assignee(session: Session, rotation_id: str | None, now: datetime) -> str | None:
-    if rotation_id is None:
-        return None
-    from oncall.rotations.service import who_is_on_call
-
-    shift = who_is_on_call(session=session, rotation_id=rotation_id, at=now)
-    return shift.person_id if shift else None
 
 
 # Hot statements are built once with bound parameters (building one costs as much as running it).
@@ -158,7 +150,10 @@ def _ingest(
         incident.severity = worst
 
     if outcome == "reopened":
-        incident.assignee_id = _assignee(session, incident.rotation_id, now) or incident.assignee_id
+        incident.assignee_id = (
+            on_call_person(session=session, rotation_id=incident.rotation_id, at=now)
+            or incident.assignee_id
+        )
         flows.incident_changed(session=session, incident=incident, now=now, reason="reopened")
         escalation.start(session=session, incident=incident, now=now)
 
@@ -206,7 +201,7 @@ def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> In
         title=_title(payload),
         status=IncidentStatus.triggered,
         severity=_worst_severity(firing, default=Severity.info),
-        assignee_id=_assignee(session, decision.rotation_id, now),
+        assignee_id=on_call_person(session=session, rotation_id=decision.rotation_id, at=now),
         team_id=decision.team_id,
         model_id=decision.model_id,
         rotation_id=decision.rotation_id,

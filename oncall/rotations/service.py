@@ -177,6 +177,14 @@ def final_shifts(
     return compute_shifts(plan, start=start, end=end, overrides=spans, swaps=swaps)
 
 
+def on_call_person(*, session: Session, rotation_id: str | None, at: datetime) -> str | None:
+    """The id of whoever is on call in a rotation at `at`; None without a rotation or in a gap."""
+    if rotation_id is None:
+        return None
+    shift = who_is_on_call(session=session, rotation_id=rotation_id, at=at)
+    return shift.person_id if shift else None
+
+
 def who_is_on_call_everywhere(
     *, session: Session, at: datetime
 ) -> list[tuple[Rotation, Shift | None]]:
