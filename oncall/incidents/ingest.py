@@ -137,7 +137,7 @@ def _ingest(
             _reopen(session, incident, now)
             outcome = "reopened"
         else:
-            incident = _create(session, payload, now)
+            incident = _create(session, payload, firing, now)
             outcome = "created"
 
     assert incident.id is not None
@@ -189,11 +189,12 @@ def _ingest(
     )
 
 
-def _create(session: Session, payload: AlertmanagerPayload, now: datetime) -> Incident:
+def _create(
+    session: Session, payload: AlertmanagerPayload, firing: list[AlertmanagerAlert], now: datetime
+) -> Incident:
     """Open an incident: every column is decided before the one INSERT, then the timeline,
     the outbox rows and the first escalation steps are written against its id."""
     decision: RoutingDecision = route_labels(session=session, labels=payload.commonLabels)
-    firing = [a for a in payload.alerts if is_firing(a)]
     incident = Incident(
         group_key=payload.groupKey,
         group_hash=group_hash(payload.groupKey),
