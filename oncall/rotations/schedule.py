@@ -127,6 +127,8 @@ class RotationPlan:
     timezone: str
     layers: tuple[LayerPlan, ...]
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
+    # Answers of `layers_on_call`, newest first: they depend on the plan alone (see there).
+    _answers: list[Shift] = field(init=False, repr=False, compare=False, default_factory=list)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tz", ZoneInfo(self.timezone))
@@ -473,6 +475,28 @@ def on_call_at(
         else:  # pragma: no cover - the piece contains `at` by construction
             return None
         reach *= 4
+
+
+LAYER_ANSWERS_KEPT = 8
+
+
+def layers_on_call(plan: RotationPlan, at: datetime) -> Shift | None:
+    """`on_call_at(plan, at=at)` without overrides or swaps, remembered on the plan.
+
+    Exact, not a cache with an expiry: the answer depends on the plan alone, and a final shift
+    [start, end) has the same person at every instant inside it (a layer at or above the one
+    that gives it covers all of it, so no lower layer shows through). Alerts for one rotation
+    arrive close together, so the last few answers serve most lookups.
+    """
+    answers = plan._answers
+    for known in tuple(answers):  # a snapshot: another thread may be adding an answer
+        if known.start <= at < known.end:
+            return known
+    shift = on_call_at(plan, at=at)
+    if shift is not None:
+        answers.insert(0, shift)
+        del answers[LAYER_ANSWERS_KEPT:]
+    return shift
 
 
 def gaps(plan: RotationPlan, *, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

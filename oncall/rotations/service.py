@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, or_
+from sqlalchemy import bindparam, exists, or_
 from sqlalchemy import select as select_columns
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -33,6 +33,7 @@ from oncall.rotations.schedule import (
     SwapSpan,
     compute_shifts,
     gaps,
+    layers_on_call,
     on_call_at,
     plan_rotation,
     top_layer_piece,
@@ -177,11 +178,55 @@ def final_shifts(
     return compute_shifts(plan, start=start, end=end, overrides=spans, swaps=swaps)
 
 
+# Is `at` touched by runtime state: an override covering it (the same rows as
+# _OVERRIDES_OVERLAPPING over [at, at + tick)), or an accepted swap of a layer shift that can
+# cover it (such a shift starts at most the longest shift before `at`)? One round trip.
+_ADJUSTED_AT = select_columns(
+    or_(
+        exists().where(
+            col(Override.rotation_id) == bindparam("rotation_id"),
+            or_(
+                col(Override.removed_at).is_(None),
+                col(Override.starts_at) < col(Override.removed_at),
+            ),
+            col(Override.starts_at) < bindparam("after"),
+            col(Override.ends_at) > bindparam("at"),
+        ),
+        exists().where(
+            col(Swap.rotation_id) == bindparam("rotation_id"),
+            col(Swap.status) == SwapStatus.accepted.value,
+            col(Swap.shift_start) >= bindparam("swaps_from"),
+            col(Swap.shift_start) < bindparam("after"),
+        ),
+    )
+)
+
+
 def on_call_person(*, session: Session, rotation_id: str | None, at: datetime) -> str | None:
-    """The id of whoever is on call in a rotation at `at`; None without a rotation or in a gap."""
+    """The id of whoever is on call in a rotation at `at`; None without a rotation or in a gap.
+
+    What an incident is assigned to, so it runs for every new incident: when no override or
+    swap touches `at` (the usual case, asked in one query), the answer comes from the layers
+    alone, which the plan remembers; otherwise it is `who_is_on_call`."""
     if rotation_id is None:
         return None
-    shift = who_is_on_call(session=session, rotation_id=rotation_id, at=at)
+    rotation = get_rotation(session=session, rotation_id=rotation_id)
+    if rotation.retired_at is not None and at >= rotation.retired_at:
+        return None
+    plan = rotation_plan(rotation)
+    adjusted = session.execute(
+        _ADJUSTED_AT,
+        {
+            "rotation_id": rotation_id,
+            "at": at,
+            "after": at + _TICK,
+            "swaps_from": at - _longest_shift(plan),
+        },
+    ).scalar()
+    if adjusted:
+        shift = who_is_on_call(session=session, rotation_id=rotation_id, at=at)
+    else:
+        shift = layers_on_call(plan, at)
     return shift.person_id if shift else None
 
 

@@ -3,6 +3,7 @@ rotations (hypothesis) checked against a brute-force oracle."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -18,6 +19,7 @@ from oncall.rotations.schedule import (
     Shift,
     compute_shifts,
     gaps,
+    layers_on_call,
     on_call_at,
     plan_rotation,
 )
@@ -256,6 +258,21 @@ def test_shift_list_who_and_oracle_agree_at_every_instant(
         if answer.source == "override":
             covering = [o for o in overrides if o.start <= at < o.end]
             assert answer.override_id == max(o.id for o in covering)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rotations(), st.randoms(use_true_random=False))
+def test_remembered_layer_answers_agree_with_the_oracle_in_any_order(
+    case: tuple[RotationPlan, datetime, datetime, list[OverrideSpan]], rng: random.Random
+) -> None:
+    plan, begin, end, _ = case
+    shifts = compute_shifts(plan, start=begin, end=end)
+    probes = _probes(shifts, begin, end, [s.end for s in shifts])
+    rng.shuffle(probes)
+    for at in probes + probes[::-1]:  # the second pass answers from what the plan remembers
+        answer = layers_on_call(plan, at)
+        expected = oracle_who(plan, at, [])
+        assert ((answer.person_id, answer.layer) if answer else None) == expected, at
 
 
 @settings(max_examples=40, deadline=None)
