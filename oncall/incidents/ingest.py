@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import select as select_columns
 from sqlalchemy.orm import make_transient_to_detached
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from oncall.escalation import service as escalation
 from oncall.incidents import flows
@@ -70,8 +71,8 @@ def _title(payload: AlertmanagerPayload) -> str:
 
 # Hot statements are built once with bound parameters (building one costs as much as running it).
 _LATEST = (
-    select(Incident)
-    .where(Incident.group_hash == bindparam("group_hash"))
+    select_columns(col(Incident.id))
+    .where(col(Incident.group_hash) == bindparam("group_hash"))
     .order_by(col(Incident.id).desc())
     .limit(1)
 )
@@ -81,11 +82,15 @@ _LATEST_LOCKED = _LATEST.with_for_update()
 def _latest_incident(session: Session, group_key: str) -> Incident | None:
     """The group's newest incident: the open one if any is open (a group never has an open
     incident older than a resolved one: only the newest is ever reopened). Locked on
-    PostgreSQL so that two deliveries of one group are applied one after the other."""
+    PostgreSQL so that two deliveries of one group are applied one after the other.
+
+    The id is looked up first and the incident loaded only if there is one: a new group,
+    the case that has to be fast in a storm, then costs one small query."""
     locked = session.get_bind().dialect.name == "postgresql"
-    return session.exec(
-        _LATEST_LOCKED if locked else _LATEST, params={"group_hash": group_hash(group_key)}
-    ).first()
+    incident_id = session.connection().scalar(
+        _LATEST_LOCKED if locked else _LATEST, {"group_hash": group_hash(group_key)}
+    )
+    return None if incident_id is None else session.get(Incident, incident_id)
 
 
 def ingest_alertmanager(
@@ -144,6 +149,7 @@ def _ingest(
     assert incident.id is not None
     known = known_alerts(session, incident.id) if outcome != "created" else {}
     added, resolved = record_alerts(session, incident, payload.alerts, known, now)
+    truncation_changed = incident.truncated_alerts != payload.truncatedAlerts
     incident.truncated_alerts = payload.truncatedAlerts
     worst = _worst_severity(firing, default=incident.severity)
     severity_rose = SEVERITY_RANK[worst] > SEVERITY_RANK.get(incident.severity, 0)
@@ -165,11 +171,12 @@ def _ingest(
         outcome = "resolved" if outcome != "created" else outcome
     elif outcome == "updated" and (added or resolved or severity_rose):
         flows.incident_changed(session=session, incident=incident, now=now, reason="alerts")
-    elif outcome == "updated":
-        outcome = "unchanged"
-    incident.updated_at = now
-    session.add(incident)
-    session.flush()
+    elif outcome == "updated" and not truncation_changed:
+        outcome = "unchanged"  # a re-delivery: nothing is written, not even updated_at
+    if outcome != "unchanged":
+        incident.updated_at = now
+        session.add(incident)
+        session.flush()
     if outcome in ("created", "reopened", "resolved"):
         log.info(
             "incident %s %s: %r (%s, %d alerts in this delivery)",  # %r: no raw newlines
