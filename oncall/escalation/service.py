@@ -9,6 +9,7 @@ second replica or a late scheduler tick can never fire a step twice (and never s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,15 +48,24 @@ def _steps(incident: Incident) -> list[Step]:
     return []
 
 
-def begin(*, session: Session, incident: Incident, now: datetime) -> list[Step]:
+def begin(
+    *,
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    policy_steps: Iterable[Mapping[str, Any]] | None = None,
+) -> list[Step]:
     """(Re)start the clock at step 0 with the policy as it is now; return the steps due at once
-    (`after: 0m`), to be recorded with `record` once the incident has its id."""
-    policy = (
-        session.get(EscalationPolicy, incident.escalation_policy_id)
-        if incident.escalation_policy_id
-        else None
-    )
-    incident.escalation_steps = [dict(step) for step in policy.steps] if policy else []
+    (`after: 0m`), to be recorded with `record` once the incident has its id. `policy_steps`
+    are the policy's steps when the caller has read them already."""
+    if policy_steps is None:
+        policy = (
+            session.get(EscalationPolicy, incident.escalation_policy_id)
+            if incident.escalation_policy_id
+            else None
+        )
+        policy_steps = policy.steps if policy else []
+    incident.escalation_steps = [dict(step) for step in policy_steps]
     incident.escalation_started_at = now
     incident.escalation_step = 0
     return due_steps(session=session, incident=incident, now=now)

@@ -118,12 +118,16 @@ def _ingest(
         known = known_alerts(session, previous.id) if previous and previous.id else {}
         # New occurrences, and known ones firing again after Alertmanager resolved them (it
         # does so when Prometheus stops re-sending for a while; the startsAt stays the same).
-        new_firing = [
-            a
-            for a in firing
-            if (a.fingerprint, a.startsAt) not in known
-            or known[(a.fingerprint, a.startsAt)].status == "resolved"
-        ]
+        new_firing = (
+            [
+                a
+                for a in firing
+                if (a.fingerprint, a.startsAt) not in known
+                or known[(a.fingerprint, a.startsAt)].status == "resolved"
+            ]
+            if known
+            else firing
+        )
         if not new_firing:
             # A repeat or a resolve of alerts we already hold (or never saw): nothing to open.
             if previous is not None and previous.id is not None:
@@ -151,7 +155,8 @@ def _ingest(
     added, resolved = record_alerts(session, incident, payload.alerts, known, now)
     truncation_changed = incident.truncated_alerts != payload.truncatedAlerts
     incident.truncated_alerts = payload.truncatedAlerts
-    worst = _worst_severity(firing, default=incident.severity)
+    # A new incident took the worst severity of these alerts already.
+    worst = incident.severity if outcome == "created" else _worst_severity(firing, default="info")
     severity_rose = SEVERITY_RANK[worst] > SEVERITY_RANK.get(incident.severity, 0)
     if severity_rose:
         incident.severity = worst
@@ -218,12 +223,14 @@ def _create(
         routing_warning=decision.warning,
         labels=dict(payload.commonLabels),
         truncated_alerts=payload.truncatedAlerts,
-        slack_channel=flows.team_channel(session, decision.team_id),
+        slack_channel=decision.slack_channel or flows.team_channel(session, decision.team_id),
         triggered_at=now,
         escalation_started_at=now,
         updated_at=now,
     )
-    due = escalation.begin(session=session, incident=incident, now=now)
+    due = escalation.begin(
+        session=session, incident=incident, now=now, policy_steps=decision.escalation_steps
+    )
     _insert_incident(session, incident)  # the id is needed by the alert, timeline and outbox rows
     record_event(
         session,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam
-from sqlmodel import Session, col, select
+from sqlalchemy import Row, bindparam
+from sqlalchemy import select as select_columns
+from sqlmodel import Session
 
 from oncall.catalog.models import EscalationPolicy, Model, Rotation, Route, Team
 from oncall.catalog.service import list_routes
@@ -20,6 +22,10 @@ class RoutingDecision:
     escalation_policy_id: str | None
     warning: str | None = None
     via: str = "model"  # "model", "route N" or "none"
+    # Read with the model when routed by it (None: look them up): the team's Slack channel
+    # and the policy's steps as they are now.
+    slack_channel: str | None = None
+    escalation_steps: tuple[Mapping[str, Any], ...] | None = None
 
 
 def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecision:
@@ -33,7 +39,14 @@ def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecis
             rotation_id = model.rotation_id
             policy_id = model.escalation_policy_id
             if rotation_id is not None and policy_id is not None:
-                return RoutingDecision(model.team_id, model.id, rotation_id, policy_id)
+                return RoutingDecision(
+                    model.team_id,
+                    model.id,
+                    rotation_id,
+                    policy_id,
+                    slack_channel=model.slack_channel,
+                    escalation_steps=tuple(model.steps or ()),
+                )
             fallback = _first_route(session, labels)
             if fallback is None:
                 return RoutingDecision(
@@ -82,24 +95,29 @@ def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecis
     )
 
 
+_MODELS = Model.__table__  # type: ignore[attr-defined]
+_TEAMS = Team.__table__  # type: ignore[attr-defined]
+_POLICIES = EscalationPolicy.__table__  # type: ignore[attr-defined]
+# The model with what routing by it needs from its team and policy, in one query of plain
+# columns: every new incident runs it, and loading ORM objects costs more than the query.
 _MODEL_WITH_CATALOG = (
-    select(Model, Team, Rotation, EscalationPolicy)
-    .join(Team, col(Team.id) == col(Model.team_id))
-    .outerjoin(Rotation, col(Rotation.id) == col(Model.rotation_id))
-    .outerjoin(EscalationPolicy, col(EscalationPolicy.id) == col(Model.escalation_policy_id))
-    .where(Model.id == bindparam("model_id"))
+    select_columns(
+        _MODELS.c.id,
+        _MODELS.c.team_id,
+        _MODELS.c.rotation_id,
+        _MODELS.c.escalation_policy_id,
+        _MODELS.c.retired_at,
+        _TEAMS.c.slack_channel,
+        _POLICIES.c.steps,
+    )
+    .join(_TEAMS, _TEAMS.c.id == _MODELS.c.team_id)
+    .outerjoin(_POLICIES, _POLICIES.c.id == _MODELS.c.escalation_policy_id)
+    .where(_MODELS.c.id == bindparam("model_id"))
 )
 
 
-def _load_model(session: Session, model_id: str) -> Model | None:
-    """The model, with its team, rotation and policy in the same query: they land in the
-    session's identity map, so the rest of the ingest reads them without more queries."""
-    row = session.exec(_MODEL_WITH_CATALOG, params={"model_id": model_id}).first()
-    if row is None:
-        return None
-    # The identity map holds objects weakly: keep these alive for the rest of the transaction.
-    session.info.setdefault("routing_rows", []).append(tuple(row))
-    return row[0]
+def _load_model(session: Session, model_id: str) -> Row[Any, Any, Any, Any, Any, Any, Any] | None:
+    return session.connection().execute(_MODEL_WITH_CATALOG, {"model_id": model_id}).first()
 
 
 def _first_route(session: Session, labels: Mapping[str, str]) -> tuple[Route, str | None] | None:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, exists, or_
+from sqlalchemy import Text, bindparam, cast, exists, or_
 from sqlalchemy import select as select_columns
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -178,10 +178,19 @@ def final_shifts(
     return compute_shifts(plan, start=start, end=end, overrides=spans, swaps=swaps)
 
 
-# Is `at` touched by runtime state: an override covering it (the same rows as
-# _OVERRIDES_OVERLAPPING over [at, at + tick)), or an accepted swap of a layer shift that can
-# cover it (such a shift starts at most the longest shift before `at`)? One round trip.
-_ADJUSTED_AT = select_columns(
+# Swaps a rotation's remembered layer answers can be trusted without: those of shifts that
+# start more than this before `at` cannot cover it, for shifts up to two weeks (plus a day of
+# DST). A rotation with longer shifts takes the general path.
+_SWAP_REACH = timedelta(days=15)
+_ROTATIONS = Rotation.__table__  # type: ignore[attr-defined]
+
+# The rotation row and whether runtime state touches `at`: an override covering it (the rows
+# _OVERRIDES_OVERLAPPING gives over [at, at + tick)) or an accepted swap of a shift that can
+# cover it. One round trip, no ORM load: every new incident asks it.
+_ROTATION_AT = select_columns(
+    _ROTATIONS.c.timezone,
+    cast(_ROTATIONS.c.layers, Text).label("layers_json"),
+    _ROTATIONS.c.retired_at,
     or_(
         exists().where(
             col(Override.rotation_id) == bindparam("rotation_id"),
@@ -198,32 +207,37 @@ _ADJUSTED_AT = select_columns(
             col(Swap.shift_start) >= bindparam("swaps_from"),
             col(Swap.shift_start) < bindparam("after"),
         ),
-    )
-)
+    ).label("adjusted"),
+).where(_ROTATIONS.c.id == bindparam("rotation_id"))
 
 
 def on_call_person(*, session: Session, rotation_id: str | None, at: datetime) -> str | None:
     """The id of whoever is on call in a rotation at `at`; None without a rotation or in a gap.
 
     What an incident is assigned to, so it runs for every new incident: when no override or
-    swap touches `at` (the usual case, asked in one query), the answer comes from the layers
-    alone, which the plan remembers; otherwise it is `who_is_on_call`."""
+    swap touches `at` (the usual case, asked in the same query as the rotation), the answer
+    comes from the layers alone, which the plan remembers; otherwise it is `who_is_on_call`."""
     if rotation_id is None:
         return None
-    rotation = get_rotation(session=session, rotation_id=rotation_id)
-    if rotation.retired_at is not None and at >= rotation.retired_at:
+    row = (
+        session.connection()
+        .execute(
+            _ROTATION_AT,
+            {
+                "rotation_id": rotation_id,
+                "at": at,
+                "after": at + _TICK,
+                "swaps_from": at - _SWAP_REACH,
+            },
+        )
+        .first()
+    )
+    if row is None:
+        raise UnknownEntity("rotation", rotation_id)
+    if row.retired_at is not None and at >= row.retired_at:
         return None
-    plan = rotation_plan(rotation)
-    adjusted = session.execute(
-        _ADJUSTED_AT,
-        {
-            "rotation_id": rotation_id,
-            "at": at,
-            "after": at + _TICK,
-            "swaps_from": at - _longest_shift(plan),
-        },
-    ).scalar()
-    if adjusted:
+    plan = _cached_plan(rotation_id, row.timezone, row.layers_json)
+    if row.adjusted or _longest_shift(plan) > _SWAP_REACH:
         shift = who_is_on_call(session=session, rotation_id=rotation_id, at=at)
     else:
         shift = layers_on_call(plan, at)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+import pytest
 from rotation_helpers import EXAMPLE_CATALOG, T0, local
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from oncall.catalog.loader import parse_catalog_text
-from oncall.catalog.service import apply_catalog
+from oncall.catalog.service import UnknownEntity, apply_catalog
 from oncall.rotations import service, swaps
 
 NY = "America/New_York"
@@ -114,3 +115,56 @@ def test_a_new_override_swap_or_catalog_edit_changes_the_next_answer(
     session.commit()
     fast, slow = _both(session, night)
     assert fast == slow == "ben"  # the weekly layer shows through now, with its swap
+
+
+def test_unknown_and_retired_rotations_and_long_shifts(catalog: Engine, session: Session) -> None:
+    with pytest.raises(UnknownEntity):
+        service.on_call_person(session=session, rotation_id="no-such-rotation", at=T0)
+    assert service.on_call_person(session=session, rotation_id=None, at=T0) is None
+
+    text = EXAMPLE_CATALOG.read_text()
+    # Four-week shifts: longer than the reach of the swap check, so the general path answers.
+    longer = text.replace("shift: 1w", "shift: 4w")
+    assert longer != text
+    apply_catalog(session=session, spec=parse_catalog_text(longer, source="x"), now=T0)
+    session.commit()
+    # A swap of a four-week shift, agreed for a shift that started weeks before the probes.
+    shifts = service.final_shifts(
+        session=session, rotation_id=R, start=T0, end=T0 + timedelta(days=60)
+    )
+    weekly = next(s for s in shifts if s.layer == "weekly" and s.shift_start > T0)
+    to_person = next(p for p in ("ana", "ben", "ryan") if p != weekly.person_id)
+    swap = swaps.request_swap(
+        session=session,
+        rotation_id=R,
+        layer="weekly",
+        shift_start=weekly.shift_start,
+        from_person_id=weekly.person_id,
+        to_person_id=to_person,
+        now=T0,
+    )
+    swaps.accept_swap(session=session, swap_id=swap.id or 0, now=T0)
+    session.commit()
+    probes = [T0 + timedelta(hours=7 * k) for k in range(200)]
+    answers = [_both(session, at) for at in probes]
+    assert all(fast == slow for fast, slow in answers)
+    late_in_swapped_shift = weekly.shift_start + timedelta(days=20, hours=12)
+    assert _both(session, late_in_swapped_shift) == (to_person, to_person)
+
+    # Retiring the rotation (it leaves the catalog): nobody is on call from then on.
+    without = parse_catalog_text(longer, source="x")
+    without = without.model_copy(
+        update={
+            "rotations": [r for r in without.rotations if r.id != R],
+            "models": [m for m in without.models if m.rotation != R],
+            "routes": [r for r in without.routes if r.rotation != R],
+        }
+    )
+    retired_at = T0 + timedelta(days=1)
+    apply_catalog(session=session, spec=without, now=retired_at)
+    session.commit()
+    assert service.on_call_person(session=session, rotation_id=R, at=retired_at) is None
+    before = retired_at - timedelta(hours=1)
+    assert service.on_call_person(session=session, rotation_id=R, at=before) == _both(
+        session, before
+    )[1]
