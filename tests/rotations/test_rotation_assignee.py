@@ -165,6 +165,7 @@ def test_unknown_and_retired_rotations_and_long_shifts(catalog: Engine, session:
     session.commit()
     assert service.on_call_person(session=session, rotation_id=R, at=retired_at) is None
     before = retired_at - timedelta(hours=1)
-    assert service.on_call_person(session=session, rotation_id=R, at=before) == _both(
-        session, before
-    )[1]
+    assert (
+        service.on_call_person(session=session, rotation_id=R, at=before)
+        == _both(session, before)[1]
+    )
