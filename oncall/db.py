@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
@@ -73,6 +74,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     engine = create_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "checkin", _sqlite_on_checkin)
     return engine
 
 
@@ -91,18 +93,48 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_SHORT_BUSY_TIMEOUT = "oncall_short_busy_timeout"
+
+
+def _sqlite_on_checkin(dbapi_connection: Any, record: Any) -> None:
+    # Still owned by the thread that used it: put back the normal wait for the write lock.
+    if dbapi_connection is not None and record.info.pop(_SHORT_BUSY_TIMEOUT, False):
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def wait_briefly_for_write_lock(session: Session, milliseconds: int) -> None:
+    """SQLite: wait at most `milliseconds` for another writer in this transaction (then
+    `is_database_busy` is true of the error); the connection gets its normal busy timeout back
+    when it returns to the pool. PostgreSQL: nothing changes."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    fairy = connection.connection
+    fairy.driver_connection.execute(f"PRAGMA busy_timeout={int(milliseconds)}")  # type: ignore[union-attr]
+    fairy.info[_SHORT_BUSY_TIMEOUT] = True
+
+
+def is_database_busy(error: OperationalError) -> bool:
+    """SQLite gave up waiting for another writer's lock ("database is locked")."""
+    return getattr(error.orig, "sqlite_errorname", None) in ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
 _WRITE_LOCKS: dict[int, threading.Lock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
-def serialized_writes(engine: Engine) -> AbstractContextManager[object]:
-    """SQLite has one writer at a time: queue writers of this process on a lock instead of
-    in SQLite's busy handler, which sleeps in steps of up to 100 ms. PostgreSQL: no lock."""
+def write_lock(engine: Engine) -> threading.Lock | None:
+    """SQLite has one writer at a time: this process's writers queue on this lock instead of
+    in SQLite's busy handler, which sleeps in steps of up to 100 ms. PostgreSQL: None."""
     if engine.dialect.name != "sqlite":
-        return nullcontext()
+        return None
     with _WRITE_LOCKS_GUARD:
-        lock = _WRITE_LOCKS.setdefault(id(engine), threading.Lock())
-    return lock
+        return _WRITE_LOCKS.setdefault(id(engine), threading.Lock())
+
+
+def serialized_writes(engine: Engine) -> AbstractContextManager[object]:
+    """Hold `write_lock(engine)` (SQLite), or nothing (PostgreSQL)."""
+    return write_lock(engine) or nullcontext()
 
 
 def try_job_lock(session: Session, job: str) -> bool:
