@@ -90,6 +90,13 @@ class ServiceMetrics:
             "Time to validate, store and answer an Alertmanager webhook request.",
             registry=self.registry,
         )
+        self.webhook_stores = Counter(
+            "oncall_webhook_stores",
+            "Deliveries stored, by where: on the event loop (SQLite, no other writer) or in a "
+            "worker thread (PostgreSQL, a large delivery, or another SQLite writer in the way).",
+            ["where"],
+            registry=self.registry,
+        )
         self.outbox_deliveries = Counter(
             "oncall_outbox_deliveries",
             "Outbox delivery attempts, by outcome (delivered, retried, failed).",

@@ -108,6 +108,8 @@ async def alertmanager_webhook(request: Request) -> dict[str, Any]:
 
 # How long the event loop may wait for another SQLite writer before the ingest moves to a thread.
 INLINE_LOCK_WAIT_MS = 20
+# Larger deliveries are stored in a thread: the loop is never held for long (about 25 us an alert).
+INLINE_MAX_ALERTS = 1000
 
 
 class _WriterBusy(Exception):
@@ -115,8 +117,8 @@ class _WriterBusy(Exception):
 
 
 async def _store_soon(request: Request, payload: AlertmanagerPayload) -> IngestResult:
-    """Store a delivery: on SQLite on the event loop itself when nobody else is writing,
-    otherwise (and always on PostgreSQL) in a worker thread.
+    """Store a delivery: on SQLite on the event loop itself when nobody else is writing and
+    the delivery is not large, otherwise (and always on PostgreSQL) in a worker thread.
 
     Why: SQLite takes one writer at a time, and an ingest is Python work that holds the GIL.
     In a thread it gains no parallelism and pays a GIL hand-off around every SQLite call while
@@ -126,15 +128,24 @@ async def _store_soon(request: Request, payload: AlertmanagerPayload) -> IngestR
     lock, and not at all for this process's, before stepping back to a thread that may wait
     longer.
     PostgreSQL waits on the network, where threads do run in parallel."""
+    stores = request.app.state.metrics.webhook_stores
     lock = write_lock(request.app.state.engine)
-    if lock is not None and lock.acquire(blocking=False):
+    if (
+        lock is not None
+        and len(payload.alerts) <= INLINE_MAX_ALERTS
+        and lock.acquire(blocking=False)
+    ):
         try:
-            return _store(request, payload, inline=True)
+            result = _store(request, payload, inline=True)
+            stores.labels("event_loop").inc()
+            return result
         except _WriterBusy:
             pass
         finally:
             lock.release()
-    return await run_in_threadpool(_store_queued, request, payload)
+    result = await run_in_threadpool(_store_queued, request, payload)
+    stores.labels("thread").inc()
+    return result
 
 
 def _store_queued(request: Request, payload: AlertmanagerPayload) -> IngestResult:

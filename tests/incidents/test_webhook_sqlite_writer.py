@@ -3,6 +3,7 @@ for another writer's lock in a thread, so the service keeps answering meanwhile.
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -13,9 +14,11 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from helpers import count, payload
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
+from oncall.api.webhook import INLINE_MAX_ALERTS
 from oncall.app import create_app
 from oncall.catalog.loader import load_catalog
 from oncall.catalog.service import apply_catalog
@@ -85,6 +88,43 @@ def test_a_delivery_waits_for_another_writer_without_holding_up_the_service(
     assert [a.status_code for a in answers] == [200]
     assert answers[0].json()["outcome"] == "created"
     assert count(engine, Incident) == 1
+    assert stores(httpx.get(server + "/metrics").text) == {"thread": 1.0}
+
+
+def stores(metrics_text: str) -> dict[str, float]:
+    """oncall_webhook_stores_total by where, from /metrics."""
+    return {
+        sample.labels["where"]: sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        if family.name == "oncall_webhook_stores"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def test_small_deliveries_are_stored_on_the_loop_and_large_ones_in_a_thread(
+    database: tuple[Engine, Path], clock: FrozenClock
+) -> None:
+    engine, _ = database
+    storm = payload("storm-200")
+    large = copy.deepcopy(storm)
+    large["groupKey"] += "-large"
+    large["alerts"] = [
+        {**alert, "fingerprint": f"{n:04d}{alert['fingerprint'][4:]}"}
+        for n, alert in enumerate(storm["alerts"] * 6)
+    ][: INLINE_MAX_ALERTS + 1]
+    app = create_app(
+        Settings(ONCALL_DATABASE_URL="sqlite://"), engine=engine, clock=clock, background=False
+    )
+    with TestClient(app) as client:
+        assert client.post(URL, json=payload("drift-firing")).json()["outcome"] == "created"
+        joined = client.post(URL, json=storm).json()  # the same group: it joins the incident
+        assert (joined["outcome"], joined["new_alerts"]) == ("updated", 200)
+        assert stores(client.get("/metrics").text) == {"event_loop": 2.0}
+        answer = client.post(URL, json=large).json()
+        assert (answer["outcome"], answer["new_alerts"]) == ("created", INLINE_MAX_ALERTS + 1)
+        assert stores(client.get("/metrics").text) == {"event_loop": 2.0, "thread": 1.0}
+    assert count(engine, Incident) == 2
 
 
 def test_a_connection_gets_its_normal_lock_wait_back_after_a_delivery(
