@@ -22,6 +22,20 @@ EMILY_WEEK = local(NY, 2026, 3, 9, 10)  # emily's next week on the weekly layer
 IN_EMILY_WEEK = local(NY, 2026, 3, 11, 12)
 
 
+def _request(session: Session, shift_start: datetime, from_person: str, to_person: str) -> int:
+    """A swap of a shift of the weekly layer, requested now (not yet accepted)."""
+    swap = swaps.request_swap(
+        session=session,
+        rotation_id=R,
+        layer="weekly",
+        shift_start=shift_start,
+        from_person_id=from_person,
+        to_person_id=to_person,
+        now=T0,
+    )
+    return swap.id or 0
+
+
 def _both(session: Session, at: datetime) -> tuple[str | None, str | None]:
     shift = service.who_is_on_call(session=session, rotation_id=R, at=at)
     fast = service.on_call_person(session=session, rotation_id=R, at=at)
@@ -43,16 +57,9 @@ def test_assignee_agrees_with_who_at_random_instants_among_overrides_and_swaps(
             end=start + timedelta(minutes=rng.randrange(30, 60 * 20)),
             now=T0,
         )
-    swap = swaps.request_swap(
-        session=session,
-        rotation_id=R,
-        layer="weekly",
-        shift_start=EMILY_WEEK,
-        from_person_id="emily",
-        to_person_id="ryan",
-        now=T0,
+    swaps.accept_swap(
+        session=session, swap_id=_request(session, EMILY_WEEK, "emily", "ryan"), now=T0
     )
-    swaps.accept_swap(session=session, swap_id=swap.id or 0, now=T0, by="ryan")
     session.commit()
     probes = [base + timedelta(seconds=rng.randrange(0, 20 * 86400)) for _ in range(300)]
     # Edges too: where overrides and the swapped week start and end.
@@ -86,18 +93,10 @@ def test_a_new_override_swap_or_catalog_edit_changes_the_next_answer(
     session.commit()
     assert service.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "emily"
 
-    swap = swaps.request_swap(
-        session=session,
-        rotation_id=R,
-        layer="weekly",
-        shift_start=EMILY_WEEK,
-        from_person_id="emily",
-        to_person_id="ben",
-        now=T0,
-    )
+    swap_id = _request(session, EMILY_WEEK, "emily", "ben")
     session.commit()
     assert service.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "emily"
-    swaps.accept_swap(session=session, swap_id=swap.id or 0, now=T0, by="ben")
+    swaps.accept_swap(session=session, swap_id=swap_id, now=T0, by="ben")
     session.commit()
     assert service.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "ben"
 
@@ -134,16 +133,8 @@ def test_unknown_and_retired_rotations_and_long_shifts(catalog: Engine, session:
     )
     weekly = next(s for s in shifts if s.layer == "weekly" and s.shift_start > T0)
     to_person = next(p for p in ("ana", "ben", "ryan") if p != weekly.person_id)
-    swap = swaps.request_swap(
-        session=session,
-        rotation_id=R,
-        layer="weekly",
-        shift_start=weekly.shift_start,
-        from_person_id=weekly.person_id,
-        to_person_id=to_person,
-        now=T0,
-    )
-    swaps.accept_swap(session=session, swap_id=swap.id or 0, now=T0)
+    swap_id = _request(session, weekly.shift_start, weekly.person_id, to_person)
+    swaps.accept_swap(session=session, swap_id=swap_id, now=T0)
     session.commit()
     probes = [T0 + timedelta(hours=7 * k) for k in range(200)]
     answers = [_both(session, at) for at in probes]
