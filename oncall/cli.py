@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from oncall import __version__
+from oncall.commands import calendar, later, rotations
 from oncall.commands import config as config_cmd
 from oncall.commands import db as db_cmd
 from oncall.commands import incidents as incidents_cmd
-from oncall.commands import later, rotations
 
 if TYPE_CHECKING:
     from oncall.config import Settings
@@ -29,6 +29,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(incidents_cmd.app, name="incidents")
 rotations.register(app)
+calendar.register(app)
 later.register(app)
 
 

@@ -26,6 +26,21 @@ def settings() -> Settings:
         fail("invalid environment:\n  " + "\n  ".join(lines))
 
 
+JsonOption = typer.Option(False, "--json", help="Print JSON.")
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Unknown ids, refused requests and missing permissions as one line and exit code 1."""
+    from oncall.catalog.service import UnknownEntity
+    from oncall.rotations.errors import InvalidRequest, NotAllowed
+
+    try:
+        yield
+    except (UnknownEntity, InvalidRequest, NotAllowed) as exc:
+        fail(str(exc))
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)

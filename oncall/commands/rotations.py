@@ -1,4 +1,4 @@
-"""`oncall who`, `schedule`, `override`, `swap`, `calendar`: rotations from the command line.
+"""`oncall who`, `schedule`, `override`, `swap`: rotations from the command line.
 
 Times given without a UTC offset are UTC, except `swap request --start`, which names a shift
 the way `oncall schedule` shows it: in the rotation's time zone.
@@ -6,10 +6,7 @@ the way `oncall schedule` shows it: in the rotation's time zone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -26,11 +23,8 @@ override_app = typer.Typer(
     help="Overrides: someone covers a rotation for a time range.", no_args_is_help=True
 )
 swap_app = typer.Typer(help="Swaps: hand a shift to someone else.", no_args_is_help=True)
-calendar_app = typer.Typer(help="iCalendar export and feed tokens.", no_args_is_help=True)
-token_app = typer.Typer(help="Secret feed URLs for calendar apps.", no_args_is_help=True)
-calendar_app.add_typer(token_app, name="token")
 
-JsonOption = typer.Option(False, "--json", help="Print JSON.")
+JsonOption = common.JsonOption
 ByOption = typer.Option("cli", "--by", help="Person id acting (recorded); `cli` by default.")
 
 
@@ -39,19 +33,6 @@ def register(app: typer.Typer) -> None:
     app.command()(schedule)
     app.add_typer(override_app, name="override")
     app.add_typer(swap_app, name="swap")
-    app.add_typer(calendar_app, name="calendar")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Domain errors as one clear line and exit code 1."""
-    from oncall.catalog.service import UnknownEntity
-    from oncall.rotations.errors import InvalidRequest, NotAllowed
-
-    try:
-        yield
-    except (UnknownEntity, InvalidRequest, NotAllowed) as exc:
-        common.fail(str(exc))
 
 
 def _local(instant: datetime, timezone: str) -> str:
@@ -97,7 +78,7 @@ def who(
     from oncall.rotations import service
 
     when = common.parse_when(at, field="--at")
-    with common.session() as session, _errors():
+    with common.session() as session, common.domain_errors():
         if rotation is not None:
             row = get_rotation(session=session, rotation_id=rotation)
             pairs = [(row, service.who_is_on_call(session=session, rotation_id=row.id, at=when))]
@@ -142,7 +123,7 @@ def schedule(
 
     begin = common.parse_when(start, field="--from")
     end = begin + timedelta(days=days)
-    with common.session() as session, _errors():
+    with common.session() as session, common.domain_errors():
         row = get_rotation(session=session, rotation_id=rotation)
         if fairness:
             loads = service.load_report(session=session, rotation_id=rotation, start=begin, end=end)
@@ -206,7 +187,7 @@ def override_add(
 
     begin = common.parse_when(start, field="--from")
     finish = common.parse_when(end, field="--to")
-    with common.session() as session, _errors():
+    with common.session() as session, common.domain_errors():
         override = service.add_override(
             session=session,
             rotation_id=rotation,
@@ -235,7 +216,7 @@ def override_list(
     """Current and upcoming overrides (all of them with --all)."""
     from oncall.rotations import service
 
-    with common.session() as session, _errors():
+    with common.session() as session, common.domain_errors():
         rows = service.list_overrides(
             session=session, now=common.now(), rotation_id=rotation, include_past=include_past
         )
@@ -256,7 +237,7 @@ def override_remove(
     """Remove an override (one in progress ends now; one that ended stays as history)."""
     from oncall.rotations import service
 
-    with common.session() as session, _errors():
+    with common.session() as session, common.domain_errors():
         override = service.remove_override(
             session=session, override_id=override_id, now=common.now(), by=by
         )
@@ -286,7 +267,7 @@ def swap_request(
     from oncall.rotations import swaps
     from oncall.rotations.wallclock import local_to_utc
 
-    with common.session() as session, _errors():
+    with common.session() as session, common.domain_errors():
         row = get_rotation(session=session, rotation_id=rotation)
         try:
             parsed = datetime.fromisoformat(start)
@@ -323,7 +304,7 @@ def _decide(action: str, swap_id: int, by: str) -> None:
     }
     from oncall.catalog.service import get_rotation
 
-    with common.session() as session, _errors():
+    with common.session() as session, common.domain_errors():
         swap = functions[action](session=session, swap_id=swap_id, now=common.now(), by=by)
         zone = get_rotation(session=session, rotation_id=swap.rotation_id).timezone
         text = swaps.describe_swap(swap, zone)
@@ -358,7 +339,7 @@ def swap_list(
     from oncall.catalog.service import list_rotations
     from oncall.rotations import swaps
 
-    with common.session() as session, _errors():
+    with common.session() as session, common.domain_errors():
         reports = swaps.list_swaps(
             session=session, now=common.now(), rotation_id=rotation, include_past=include_past
         )
@@ -373,129 +354,3 @@ def swap_list(
         if report.problem:
             line += f"\n      NO LONGER APPLIES: {report.problem}"
         typer.echo(line)
-
-
-# --- calendar --------------------------------------------------------------------------------
-
-
-@calendar_app.command("export")
-def calendar_export(
-    rotation: str | None = typer.Option(None, "--rotation", "-r", help="Rotation id."),
-    person: str | None = typer.Option(
-        None, "--person", "-p", help="Person id: their shifts across rotations."
-    ),
-    start: str | None = typer.Option(None, "--from", help="Date or time (default: 30 days ago)."),
-    end: str | None = typer.Option(None, "--to", help="Date or time (default: in 180 days)."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="File (default: stdout)."),
-) -> None:
-    """Write final shifts as an iCalendar (.ics) file.
-
-    With both --rotation and --person: that person's shifts in that rotation.
-    """
-    from oncall.rotations.ical import export_person_ics, export_rotation_ics, feed_window
-
-    if rotation is None and person is None:
-        common.fail("name --rotation R or --person P")
-    now = common.now()
-    default_start, default_end = feed_window(now)
-    begin = common.parse_when(start, field="--from", default=default_start)
-    finish = common.parse_when(end, field="--to", default=default_end)
-    if finish <= begin:
-        common.fail(f"--to ({finish.isoformat()}) must be after --from ({begin.isoformat()})")
-    with common.session() as session, _errors():
-        if rotation is not None:
-            data = export_rotation_ics(
-                session=session,
-                rotation_id=rotation,
-                start=begin,
-                end=finish,
-                now=now,
-                person_id=person,
-            )
-        else:
-            assert person is not None
-            data = export_person_ics(
-                session=session, person_id=person, start=begin, end=finish, now=now
-            )
-    if output is None:
-        typer.echo(data.decode(), nl=False)
-    else:
-        output.write_bytes(data)
-        typer.echo(f"wrote {output}", err=True)
-
-
-@token_app.command("create")
-def token_create(
-    rotation: str | None = typer.Option(None, "--rotation", "-r", help="A rotation's feed."),
-    person: str | None = typer.Option(None, "--person", "-p", help="A person's feed."),
-    as_json: bool = JsonOption,
-) -> None:
-    """Create a secret feed URL; the token is shown once and stored only as a hash."""
-    from oncall.rotations.feeds import create_calendar_token, feed_url
-
-    settings = common.settings()
-    with common.session(settings) as session, _errors():
-        row, token = create_calendar_token(
-            session=session, now=common.now(), rotation_id=rotation, person_id=person
-        )
-    url = feed_url(settings.public_url, token)
-    if as_json:
-        common.emit_json(
-            {
-                "id": row.id,
-                "rotation_id": row.rotation_id,
-                "person_id": row.person_id,
-                "token": token,
-                "url": url,
-            }
-        )
-        return
-    typer.echo(
-        f"token {row.id} for {'rotation ' + str(rotation) if rotation else 'person ' + str(person)}"
-    )
-    typer.echo(f"token: {token}")
-    typer.echo(f"feed:  {url}")
-    typer.echo("Keep it secret: anyone with the URL can read the feed. Shown only once.")
-
-
-@token_app.command("revoke")
-def token_revoke(token_id: int = typer.Argument(..., help="Token id (see `token list`).")) -> None:
-    """Revoke a feed token: its URL answers 404 from now on."""
-    from oncall.rotations.feeds import revoke_calendar_token
-
-    with common.session() as session, _errors():
-        row = revoke_calendar_token(session=session, token_id=token_id, now=common.now())
-    typer.echo(f"token {row.id} revoked")
-
-
-@token_app.command("list")
-def token_list(as_json: bool = JsonOption) -> None:
-    """Feed tokens (without the secrets, which are not stored)."""
-    from oncall.rotations.feeds import list_calendar_tokens
-
-    with common.session() as session, _errors():
-        rows = list_calendar_tokens(session=session)
-    items = [
-        {
-            "id": r.id,
-            "rotation_id": r.rotation_id,
-            "person_id": r.person_id,
-            "created_at": r.created_at.isoformat(),
-            "created_by": r.created_by,
-            "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
-        }
-        for r in rows
-    ]
-    if as_json:
-        common.emit_json(items)
-        return
-    if not items:
-        typer.echo("no calendar tokens")
-    for item in items:
-        target = (
-            f"rotation {item['rotation_id']}"
-            if item["rotation_id"]
-            else f"person {item['person_id']}"
-        )
-        state = f"revoked {item['revoked_at']}" if item["revoked_at"] else "active"
-        typer.echo(f"{item['id']:>4}  {target:<28} created {item['created_at']}  {state}")
