@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Connection, Table, bindparam, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from oncall.incidents.alertmanager import AlertmanagerAlert
@@ -174,7 +175,8 @@ def _timestamp_writer(session: Session) -> Callable[[datetime], Any]:
 
 
 def _insert_alerts(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """Insert alert rows (in `_ALERT_COLUMNS` order) with one executemany on the driver.
+    """Insert alert rows (in `_ALERT_COLUMNS` order) in one go on the driver: an executemany on
+    SQLite, a COPY on PostgreSQL (about twice as fast there as an executemany).
 
     A storm brings hundreds of alerts a request; SQLAlchemy's per-parameter type processing
     costs more than the insert itself there. The values are written exactly as the column
@@ -182,12 +184,29 @@ def _insert_alerts(session: Session, rows: list[tuple[Any, ...]]) -> None:
     incident tests check by reading the rows back through the ORM on both databases.
     """
     connection = session.connection()
-    marker = "?" if connection.dialect.name == "sqlite" else "%s"
+    if connection.dialect.name == "postgresql":
+        _copy_alerts(connection, rows)
+        return
     sql = (
         f"INSERT INTO {ALERTS.name} ({', '.join(_ALERT_COLUMNS)}) "
-        f"VALUES ({', '.join([marker] * len(_ALERT_COLUMNS))})"
+        f"VALUES ({', '.join(['?'] * len(_ALERT_COLUMNS))})"
     )
     connection.exec_driver_sql(sql, rows)
+
+
+def _copy_alerts(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """COPY on the session's own psycopg connection (same transaction). Its errors are
+    raised as SQLAlchemy's, as any other statement's: a unique violation is IntegrityError."""
+    import psycopg
+
+    sql = f"COPY {ALERTS.name} ({', '.join(_ALERT_COLUMNS)}) FROM STDIN"
+    driver = connection.connection.driver_connection
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
 
 def all_resolved(session: Session, incident: Incident) -> bool:
