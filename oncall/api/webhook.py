@@ -126,8 +126,7 @@ async def _store_soon(request: Request, payload: AlertmanagerPayload) -> IngestR
     thread, 73-83% on the loop). Inline, the loop is held for the ingest itself (milliseconds)
     and never for someone else's lock: it waits at most INLINE_LOCK_WAIT_MS for SQLite's write
     lock, and not at all for this process's, before stepping back to a thread that may wait
-    longer.
-    PostgreSQL waits on the network, where threads do run in parallel."""
+    longer. PostgreSQL waits on the network, where threads do run in parallel."""
     stores = request.app.state.metrics.webhook_stores
     lock = write_lock(request.app.state.engine)
     if (
