@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Text, bindparam, cast, exists, or_
+from sqlalchemy import ColumnElement, Text, bindparam, cast, exists, or_
 from sqlalchemy import select as select_columns
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -69,17 +69,35 @@ def _longest_shift(plan: RotationPlan) -> timedelta:
     )
 
 
+def _overrides_overlapping(start: str, end: str) -> tuple[ColumnElement[bool], ...]:
+    """Overrides of rotation :rotation_id that apply somewhere in [:start, :end)."""
+    return (
+        col(Override.rotation_id) == bindparam("rotation_id"),
+        # An override removed after it started still covers its past (it was cut short then).
+        or_(
+            col(Override.removed_at).is_(None),
+            col(Override.starts_at) < col(Override.removed_at),
+        ),
+        col(Override.starts_at) < bindparam(end),
+        col(Override.ends_at) > bindparam(start),
+    )
+
+
+def _accepted_swaps_of_shifts_starting(start: str, end: str) -> tuple[ColumnElement[bool], ...]:
+    """Accepted swaps of rotation :rotation_id for shifts starting in [:start, :end)."""
+    return (
+        col(Swap.rotation_id) == bindparam("rotation_id"),
+        col(Swap.status) == SwapStatus.accepted.value,
+        col(Swap.shift_start) >= bindparam(start),
+        col(Swap.shift_start) < bindparam(end),
+    )
+
+
 # The hot queries of `who` are built once with bound parameters and select plain columns:
 # building the statement and loading ORM objects cost more than the query itself.
 _OVERRIDES_OVERLAPPING = select_columns(
     col(Override.id), col(Override.person_id), col(Override.starts_at), col(Override.ends_at)
-).where(
-    col(Override.rotation_id) == bindparam("rotation_id"),
-    # An override removed after it started still covers its past (it was cut short then).
-    or_(col(Override.removed_at).is_(None), col(Override.starts_at) < col(Override.removed_at)),
-    col(Override.starts_at) < bindparam("end"),
-    col(Override.ends_at) > bindparam("start"),
-)
+).where(*_overrides_overlapping("start", "end"))
 _ACCEPTED_SWAPS = (
     select_columns(
         col(Swap.id),
@@ -88,12 +106,7 @@ _ACCEPTED_SWAPS = (
         col(Swap.from_person_id),
         col(Swap.to_person_id),
     )
-    .where(
-        col(Swap.rotation_id) == bindparam("rotation_id"),
-        col(Swap.status) == SwapStatus.accepted.value,
-        col(Swap.shift_start) >= bindparam("start"),
-        col(Swap.shift_start) < bindparam("end"),
-    )
+    .where(*_accepted_swaps_of_shifts_starting("start", "end"))
     .order_by(col(Swap.decided_at), col(Swap.id))
 )
 
@@ -184,29 +197,16 @@ def final_shifts(
 _SWAP_REACH = timedelta(days=15)
 _ROTATIONS = Rotation.__table__  # type: ignore[attr-defined]
 
-# The rotation row and whether runtime state touches `at`: an override covering it (the rows
-# _OVERRIDES_OVERLAPPING gives over [at, at + tick)) or an accepted swap of a shift that can
-# cover it. One round trip, no ORM load: every new incident asks it.
+# The rotation row and whether runtime state touches `at`: an override covering it (one that
+# applies in [at, at + tick)) or an accepted swap of a shift that can cover it. One round
+# trip, no ORM load: every new incident asks it.
 _ROTATION_AT = select_columns(
     _ROTATIONS.c.timezone,
     cast(_ROTATIONS.c.layers, Text).label("layers_json"),
     _ROTATIONS.c.retired_at,
     or_(
-        exists().where(
-            col(Override.rotation_id) == bindparam("rotation_id"),
-            or_(
-                col(Override.removed_at).is_(None),
-                col(Override.starts_at) < col(Override.removed_at),
-            ),
-            col(Override.starts_at) < bindparam("after"),
-            col(Override.ends_at) > bindparam("at"),
-        ),
-        exists().where(
-            col(Swap.rotation_id) == bindparam("rotation_id"),
-            col(Swap.status) == SwapStatus.accepted.value,
-            col(Swap.shift_start) >= bindparam("swaps_from"),
-            col(Swap.shift_start) < bindparam("after"),
-        ),
+        exists().where(*_overrides_overlapping("at", "after")),
+        exists().where(*_accepted_swaps_of_shifts_starting("swaps_from", "after")),
     ).label("adjusted"),
 ).where(_ROTATIONS.c.id == bindparam("rotation_id"))
 
