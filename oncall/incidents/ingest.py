@@ -15,7 +15,13 @@ from sqlmodel import Session, col
 from oncall.escalation import service as escalation
 from oncall.incidents import flows
 from oncall.incidents.alertmanager import AlertmanagerAlert, AlertmanagerPayload, is_firing
-from oncall.incidents.alerts import all_resolved, describe_alerts, known_alerts, record_alerts
+from oncall.incidents.alerts import (
+    KnownAlert,
+    all_resolved,
+    describe_alerts,
+    known_alerts,
+    record_alerts,
+)
 from oncall.incidents.models import EventKind, Incident, IncidentStatus, Severity, group_hash
 from oncall.incidents.routing import RoutingDecision, route_labels
 from oncall.incidents.service import close_incident
@@ -112,6 +118,7 @@ def _ingest(
     incident = latest if latest is not None and latest.open_group_hash is not None else None
     firing = [a for a in payload.alerts if is_firing(a)]
     outcome = "updated"
+    known: dict[tuple[str, datetime], KnownAlert] | None = None  # read once per delivery
 
     if incident is None:
         previous = latest
@@ -151,7 +158,10 @@ def _ingest(
             outcome = "created"
 
     assert incident.id is not None
-    known = known_alerts(session, incident.id) if outcome != "created" else {}
+    if outcome == "created":
+        known = {}
+    elif known is None:  # an open incident (a reopened one was read above)
+        known = known_alerts(session, incident.id)
     added, resolved = record_alerts(session, incident, payload.alerts, known, now)
     truncation_changed = incident.truncated_alerts != payload.truncatedAlerts
     incident.truncated_alerts = payload.truncatedAlerts
