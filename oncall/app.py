@@ -35,18 +35,29 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from oncall.scheduler import start_scheduler
+        from oncall.integrations.delivery import build_handlers
+        from oncall.scheduler import Background
 
         # Start-up objects live as long as the process: keep them out of the garbage
         # collector's full passes, which otherwise pause large webhook requests.
         gc.collect()
         gc.freeze()
-        scheduler = start_scheduler(app) if background else None
+        work = None
+        if background:
+            work = Background(
+                engine=engine,
+                handlers=build_handlers(settings),
+                clock=clock,
+                metrics=app.state.metrics,
+                max_age=settings.outbox_max_age,
+            )
+            work.start()
+        app.state.background = work
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown(wait=True)
+            if work is not None:
+                work.stop()
             log.info("oncall stopped")
 
     app = FastAPI(

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         10 * 1024 * 1024, ge=1024, validation_alias=_env("ONCALL_MAX_BODY_BYTES")
     )
     flap_window_seconds: int = Field(600, ge=0, validation_alias=_env("ONCALL_FLAP_WINDOW_SECONDS"))
+    outbox_max_age_hours: float = Field(
+        24, gt=0, validation_alias=_env("ONCALL_OUTBOX_MAX_AGE_HOURS")
+    )
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(
@@ -87,6 +90,10 @@ class Settings(BaseSettings):
     @property
     def flap_window(self) -> timedelta:
         return timedelta(seconds=self.flap_window_seconds)
+
+    @property
+    def outbox_max_age(self) -> timedelta:
+        return timedelta(hours=self.outbox_max_age_hours)
 
     @property
     def slack_enabled(self) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import threading
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -135,18 +134,6 @@ def write_lock(engine: Engine) -> threading.Lock | None:
 def serialized_writes(engine: Engine) -> AbstractContextManager[object]:
     """Hold `write_lock(engine)` (SQLite), or nothing (PostgreSQL)."""
     return write_lock(engine) or nullcontext()
-
-
-def try_job_lock(session: Session, job: str) -> bool:
-    """Whether this replica may run `job` now: one at a time across replicas sharing a
-    PostgreSQL database (a transaction-scoped advisory lock, released at commit). SQLite
-    serves one host; its writers queue on the database itself."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    key = int.from_bytes(hashlib.sha256(f"oncall:{job}".encode()).digest()[:8], "big", signed=True)
-    return bool(
-        session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar()
-    )
 
 
 @contextmanager

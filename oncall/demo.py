@@ -206,8 +206,7 @@ def _incident_for(engine: Any, model: str) -> int:
 
 
 def _fire_escalations(engine: Any, now: datetime) -> None:
-    with session_scope(engine) as session:
-        incidents.fire_due_escalations(session=session, now=now)
+    incidents.fire_due_escalations(engine=engine, now=now)
 
 
 def _write_files(engine: Any, folder: Path, now: datetime) -> list[tuple[str, Path]]:

@@ -1,22 +1,53 @@
 """Durable side effects: rows written in the same transaction as the change that caused them.
 
-A worker delivers due rows through one handler per channel (Slack, PagerDuty, console), with
-exponential backoff. A row is marked delivered only after its handler returned, so a crash
-repeats at most the one delivery whose answer was not yet recorded (at least once).
+Delivery goes in three steps, and no transaction or row lock is open while the outside world
+is called:
+
+1. **claim** (one short transaction): rows of one channel that can go now — due, not leased by
+   another worker, and with no earlier undelivered row of the same ordering key — are leased
+   to this worker (`claimed_by`, `lease_until`) and rendered from the stored state;
+2. **send**, outside any transaction;
+3. **record** (one short transaction per row): delivered, retried with backoff, or failed for
+   good. A worker that dies between 2 and 3 leaves a lease that expires, and the row is claimed
+   again: a crash repeats at most the messages it had in flight (at least once).
+
+Each channel is claimed on its own, so a Slack outage never delays a PagerDuty page. A commit
+that enqueued rows wakes this process's workers at once; the poll is the fallback for rows
+written by other processes. A row still undelivered after `max_age` (24 h by default) is dead:
+failed, shown on its incident, counted in /metrics, and replayable with `oncall outbox retry`.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Table, Text, delete, func, insert
+from sqlalchemy import (
+    JSON,
+    Column,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    or_,
+    update,
+)
+from sqlalchemy import select as select_columns
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from oncall.db import UTCDateTime, session_scope
@@ -24,9 +55,16 @@ from oncall.db import UTCDateTime, session_scope
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=15)
+FIRST_BACKOFF = timedelta(seconds=5)
 # Delivered rows are kept this long (what was sent, when, and its Slack ts), then purged.
 RETENTION = timedelta(days=30)
-FIRST_BACKOFF = timedelta(seconds=5)
+# An undelivered row older than this is dead (failed for good); `outbox retry` revives it.
+DEFAULT_MAX_AGE = timedelta(hours=24)
+# How long a claimed row stays with its worker: longer than any one outside call may take.
+LEASE = timedelta(seconds=60)
+CLAIM_BATCH = 100
+# A claimed row is not sent once its lease is this close to running out.
+LEASE_MARGIN = timedelta(seconds=10)
 
 
 class Channel(StrEnum):
@@ -35,20 +73,38 @@ class Channel(StrEnum):
     console = "console"
 
 
+class MessageKind(StrEnum):
+    """What a row asks its channel to do; each adapter dispatches on it with one table."""
+
+    post_incident = "post_incident"  # Slack: the incident message (chat.postMessage)
+    update_incident = "update_incident"  # Slack: chat.update of the stored ts
+    thread_message = "thread_message"  # Slack: a reply in the incident's thread
+    trigger = "trigger"  # PagerDuty Events API v2 event actions
+    acknowledge = "acknowledge"
+    resolve = "resolve"
+
+
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
+    # Where set, the key makes enqueueing idempotent within a channel (a repeated INSERT of the
+    # same side effect, e.g. one escalation step's page, is dropped).
+    __table_args__ = (UniqueConstraint("channel", "dedup_key", name="uq_outbox_channel_dedup_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=16, index=True)
+    channel: str = Field(max_length=16)
     kind: str = Field(max_length=64)
     incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
     # Messages with the same ordering key are delivered one after another, in id order.
-    ordering_key: str | None = Field(default=None, max_length=128)
+    ordering_key: str | None = Field(default=None, max_length=128, index=True)
     dedup_key: str | None = Field(default=None, max_length=128)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # The start of the current delivery effort: enqueued, or replayed by `outbox retry`.
+    attempts_since: datetime = Field(sa_type=UTCDateTime, nullable=False)
     next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     attempts: int = 0
+    claimed_by: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     delivered_via: str | None = Field(default=None, max_length=16)
     failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -58,6 +114,10 @@ class OutboxMessage(SQLModel, table=True):
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT = insert(OUTBOX)  # built once: parameters are bound per call
+_INSERT_IDEMPOTENT = {
+    "sqlite": sqlite.insert(OUTBOX).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(OUTBOX).on_conflict_do_nothing(),
+}
 
 
 class PermanentDeliveryError(Exception):
@@ -65,14 +125,29 @@ class PermanentDeliveryError(Exception):
 
 
 class RetryableDeliveryError(Exception):
-    """The target is unavailable for now (429, 5xx, network): retry with backoff."""
+    """The target is unavailable for now (429, 5xx, network): retry with backoff.
+
+    `retry_after` is the target's own word on when to come back (Slack's Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after: timedelta | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --- writing -------------------------------------------------------------------------------
+
+_PENDING_WAKE = "oncall_outbox_channels"
+
+
+def ordering_key(channel: Channel | str, incident_id: int | None) -> str | None:
+    return f"{channel}:incident:{incident_id}" if incident_id is not None else None
 
 
 def enqueue(
     *,
     session: Session,
     channel: Channel | str,
-    kind: str,
+    kind: MessageKind | str,
     payload: Mapping[str, Any],
     now: datetime,
     incident_id: int | None = None,
@@ -80,24 +155,47 @@ def enqueue(
 ) -> None:
     """Add a side effect to the caller's transaction; nothing leaves the process until commit.
 
-    A plain INSERT (no ORM object): nothing reads the row back before the worker does."""
-    session.connection().execute(
-        _INSERT,
+    A plain INSERT (no ORM object): nothing reads the row back before the worker does. With a
+    `dedup_key`, a second row with the same key in the same channel is silently dropped."""
+    connection = session.connection()
+    statement = _INSERT if dedup_key is None else _INSERT_IDEMPOTENT[connection.dialect.name]
+    connection.execute(
+        statement,
         {
             "channel": str(channel),
-            "kind": kind,
+            "kind": str(kind),
             "incident_id": incident_id,
-            "ordering_key": f"{channel}:incident:{incident_id}"
-            if incident_id is not None
-            else None,
+            "ordering_key": ordering_key(channel, incident_id),
             "dedup_key": dedup_key,
             "payload": dict(payload),
             "created_at": now,
+            "attempts_since": now,
             "next_attempt_at": now,
             "attempts": 0,
             "result": {},
         },
     )
+    session.info.setdefault(_PENDING_WAKE, set()).add(str(channel))
+
+
+# Workers of this process, woken when a commit enqueued rows for their channel.
+_WAKERS: dict[int, Callable[[set[str]], None]] = {}
+_WAKERS_GUARD = threading.Lock()
+
+
+def _after_commit(session: OrmSession) -> None:
+    channels = session.info.pop(_PENDING_WAKE, None)
+    if channels:
+        for wake in list(_WAKERS.values()):
+            wake(channels)
+
+
+def _after_rollback(session: OrmSession) -> None:
+    session.info.pop(_PENDING_WAKE, None)
+
+
+event.listen(OrmSession, "after_commit", _after_commit)
+event.listen(OrmSession, "after_soft_rollback", lambda session, _tx: _after_rollback(session))
 
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:
@@ -107,45 +205,258 @@ def backoff(attempts: int, *, rng: random.Random | None = None) -> timedelta:
     return base * (1 + jitter)
 
 
-@dataclass
-class DeliveryReport:
-    delivered: int = 0
-    retried: int = 0
-    failed: int = 0
+# --- delivering ----------------------------------------------------------------------------
 
 
-Handler = Callable[[Session, OutboxMessage], Mapping[str, Any] | None]
+@dataclass(frozen=True)
+class Claimed:
+    """A leased row, detached from any session: what the handler sends from."""
+
+    id: int
+    channel: str
+    kind: str
+    incident_id: int | None
+    payload: Mapping[str, Any]
+    attempts: int
+    attempts_since: datetime
+    lease_until: datetime
+    rendered: Any = None
+
+
+Render = Callable[[Session, OutboxMessage], Any]
+Send = Callable[[Claimed], Mapping[str, Any] | None]
+Recorded = Callable[[Session, Claimed, Mapping[str, Any]], None]
 OnFailure = Callable[[Session, OutboxMessage], None]
 
 
-def _due(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
-    query = (
-        select(OutboxMessage)
-        .where(col(OutboxMessage.delivered_at).is_(None))
-        .where(col(OutboxMessage.failed_at).is_(None))
-        .where(col(OutboxMessage.next_attempt_at) <= now)
-        .order_by(col(OutboxMessage.id))
-        .limit(limit)
+@dataclass(frozen=True)
+class Handler:
+    """How one channel delivers: `render` reads what it needs from the database while the row
+    is claimed, `send` calls the outside world with no transaction open, and `recorded` writes
+    what the answer means (a Slack ts on its incident) in the transaction that marks the row
+    delivered. `name` is what `delivered_via` records (`console` when nothing was sent)."""
+
+    send: Send
+    render: Render | None = None
+    recorded: Recorded | None = None
+    name: str | None = None
+
+
+@dataclass
+class DeliveryReport:
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    dead: int = 0
+
+    def add(self, other: DeliveryReport) -> None:
+        for name in ("claimed", "delivered", "retried", "failed", "dead"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_earlier = aliased(OutboxMessage)
+
+
+def _can_go_now(channel: str, now: datetime) -> Any:
+    """Rows of `channel` that may be sent at `now`: due, not leased by a live worker, and not
+    waiting behind an earlier undelivered row of their ordering key (head-of-line order)."""
+    return and_(
+        col(OutboxMessage.channel) == channel,
+        col(OutboxMessage.delivered_at).is_(None),
+        col(OutboxMessage.failed_at).is_(None),
+        col(OutboxMessage.next_attempt_at) <= now,
+        or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now),
+        or_(
+            col(OutboxMessage.ordering_key).is_(None),
+            ~exists().where(
+                col(_earlier.ordering_key) == col(OutboxMessage.ordering_key),
+                col(_earlier.id) < col(OutboxMessage.id),
+                col(_earlier.delivered_at).is_(None),
+                col(_earlier.failed_at).is_(None),
+            ),
+        ),
     )
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        # Several replicas may run workers: each row goes to one of them.
-        query = query.with_for_update(skip_locked=True)
-    return list(session.exec(query))
 
 
-def _blocked_by_earlier(session: Session, message: OutboxMessage) -> bool:
-    if message.ordering_key is None:
-        return False
-    earlier = session.exec(
-        select(OutboxMessage.id)
-        .where(OutboxMessage.ordering_key == message.ordering_key)
-        .where(col(OutboxMessage.id) < message.id)
-        .where(col(OutboxMessage.delivered_at).is_(None))
-        .where(col(OutboxMessage.failed_at).is_(None))
-        .limit(1)
-    ).first()
-    return earlier is not None
+def claim(
+    *,
+    engine: Engine,
+    channel: str,
+    worker: str,
+    now: datetime,
+    render: Render | None = None,
+    limit: int = CLAIM_BATCH,
+    lease: timedelta = LEASE,
+) -> list[Claimed]:
+    """Lease up to `limit` rows of `channel` that can go now to `worker`, in one transaction.
+
+    On PostgreSQL the candidates are locked with SKIP LOCKED, so workers of several replicas
+    take different rows; the conditional UPDATE makes the claim safe on SQLite too."""
+    with session_scope(engine) as session:
+        candidates = (
+            select_columns(col(OutboxMessage.id))
+            .where(_can_go_now(channel, now))
+            .order_by(col(OutboxMessage.id))
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True, of=OUTBOX)
+        ids = list(session.connection().scalars(candidates))
+        if not ids:
+            return []
+        session.connection().execute(
+            update(OUTBOX)
+            .where(col(OutboxMessage.id).in_(ids))
+            .where(or_(col(OutboxMessage.lease_until).is_(None), OUTBOX.c.lease_until < now))
+            .values(claimed_by=worker, lease_until=now + lease)
+        )
+        rows = session.exec(
+            select(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(ids))
+            .where(OutboxMessage.claimed_by == worker)
+            .order_by(col(OutboxMessage.id))
+        ).all()
+        claimed = []
+        for row in rows:
+            assert row.id is not None
+            claimed.append(
+                Claimed(
+                    id=row.id,
+                    channel=row.channel,
+                    kind=row.kind,
+                    incident_id=row.incident_id,
+                    payload=dict(row.payload),
+                    attempts=row.attempts,
+                    attempts_since=row.attempts_since,
+                    lease_until=now + lease,
+                    rendered=render(session, row) if render is not None else None,
+                )
+            )
+        return claimed
+
+
+def _release(engine: Engine, ids: list[int], worker: str) -> None:
+    with session_scope(engine) as session:
+        session.connection().execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(ids))
+            .where(OUTBOX.c.claimed_by == worker)
+            .where(OUTBOX.c.delivered_at.is_(None))
+            .values(claimed_by=None, lease_until=None)
+        )
+
+
+def _record_delivered(
+    engine: Engine, message: Claimed, handler: Handler, result: Mapping[str, Any], now: datetime
+) -> None:
+    with session_scope(engine) as session:
+        session.connection().execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == message.id)
+            .where(OUTBOX.c.delivered_at.is_(None))
+            .values(
+                delivered_at=now,
+                delivered_via=handler.name or message.channel,
+                attempts=OUTBOX.c.attempts + 1,
+                result=dict(result),
+                last_error=None,
+                claimed_by=None,
+                lease_until=None,
+            )
+        )
+        if handler.recorded is not None:
+            handler.recorded(session, message, result)
+
+
+def _record_failure(
+    engine: Engine,
+    message: Claimed,
+    error: Exception,
+    now: datetime,
+    max_age: timedelta,
+    on_failure: OnFailure | None,
+) -> str:
+    """Retry later, or fail for good (refused, or older than `max_age`); return the outcome."""
+    permanent = isinstance(error, PermanentDeliveryError)
+    text = (str(error) if permanent else f"{type(error).__name__}: {error}")[:2000]
+    delay = backoff(message.attempts + 1)
+    if isinstance(error, RetryableDeliveryError) and error.retry_after is not None:
+        delay = max(delay, error.retry_after)
+    dead = not permanent and now + delay - message.attempts_since > max_age
+    with session_scope(engine) as session:
+        row = session.get(OutboxMessage, message.id)
+        if row is None or row.delivered_at is not None or row.failed_at is not None:
+            return "gone"
+        row.attempts += 1
+        row.claimed_by = None
+        row.lease_until = None
+        if permanent or dead:
+            row.failed_at = now
+            row.last_error = text if permanent else f"undelivered after {max_age}: {text}"
+            session.add(row)
+            session.flush()
+            log.warning(
+                "outbox %s %s #%s failed for good: %s",
+                row.channel,
+                row.kind,
+                row.id,
+                row.last_error,
+            )
+            if on_failure is not None:
+                on_failure(session, row)
+            return "dead" if dead else "failed"
+        row.last_error = text
+        row.next_attempt_at = now + delay
+        session.add(row)
+    log.info(
+        "outbox %s %s #%s attempt %d failed, retrying in %ss: %s",
+        message.channel,
+        message.kind,
+        message.id,
+        message.attempts + 1,
+        int(delay.total_seconds()),
+        text,
+    )
+    return "retried"
+
+
+def deliver_channel(
+    *,
+    engine: Engine,
+    channel: str,
+    handler: Handler,
+    now: Callable[[], datetime],
+    worker: str = "worker",
+    limit: int = CLAIM_BATCH,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+    on_failure: OnFailure | None = None,
+) -> DeliveryReport:
+    """Claim one batch of `channel` and deliver it, each row recorded on its own."""
+    report = DeliveryReport()
+    batch = claim(
+        engine=engine, channel=channel, worker=worker, now=now(), render=handler.render, limit=limit
+    )
+    report.claimed = len(batch)
+    for index, message in enumerate(batch):
+        if now() >= message.lease_until - LEASE_MARGIN:
+            # A slow target ate the lease: hand the rest back rather than race another worker.
+            _release(engine, [m.id for m in batch[index:]], worker)
+            break
+        try:
+            result = handler.send(message) or {}
+        except Exception as exc:  # any error but a refusal is temporary
+            outcome = _record_failure(engine, message, exc, now(), max_age, on_failure)
+            if outcome == "retried":
+                report.retried += 1
+            elif outcome == "failed":
+                report.failed += 1
+            elif outcome == "dead":
+                report.dead += 1
+            continue
+        _record_delivered(engine, message, handler, result, now())
+        report.delivered += 1
+    return report
 
 
 def deliver_due(
@@ -153,63 +464,146 @@ def deliver_due(
     engine: Engine,
     handlers: Mapping[str, Handler],
     now: Callable[[], datetime],
-    limit: int = 100,
-    on_permanent_failure: OnFailure | None = None,
+    worker: str = "worker",
+    limit: int = CLAIM_BATCH,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+    on_failure: OnFailure | None = None,
 ) -> DeliveryReport:
-    """Deliver every due message once; each delivery commits on its own."""
+    """Deliver what can go now on every channel, until nothing is left (the demo, tests).
+
+    A channel without a handler is left alone: its rows wait for a process that has one."""
     report = DeliveryReport()
-    with session_scope(engine) as session:
-        ids = [m.id for m in _due(session, now(), limit)]
-    for message_id in ids:
-        with session_scope(engine) as session:
-            message = session.get(OutboxMessage, message_id, with_for_update=_lock(session))
-            if message is None or message.delivered_at or message.failed_at:
-                continue
-            if _blocked_by_earlier(session, message):
-                continue
-            handler = handlers.get(message.channel)
-            if handler is None:
-                message.last_error = f"no handler for channel {message.channel!r}"
-                message.attempts += 1
-                message.next_attempt_at = now() + backoff(message.attempts)
-                report.retried += 1
-                continue
-            try:
-                result = handler(session, message)
-            except PermanentDeliveryError as exc:
-                message.attempts += 1
-                message.failed_at = now()
-                message.last_error = str(exc)[:2000]
-                log.warning("outbox %s %s failed for good: %s", message.channel, message.kind, exc)
-                if on_permanent_failure is not None:
-                    on_permanent_failure(session, message)
-                report.failed += 1
-                continue
-            except Exception as exc:  # any other error is treated as temporary
-                message.attempts += 1
-                message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                message.next_attempt_at = now() + backoff(message.attempts)
-                log.info(
-                    "outbox %s %s attempt %d failed, retrying at %s: %s",
-                    message.channel,
-                    message.kind,
-                    message.attempts,
-                    message.next_attempt_at.isoformat(),
-                    message.last_error,
-                )
-                report.retried += 1
-                continue
-            message.attempts += 1
-            message.delivered_at = now()
-            message.delivered_via = message.delivered_via or message.channel
-            message.result = dict(result or {})
-            message.last_error = None
-            report.delivered += 1
+    for channel, handler in handlers.items():
+        while True:
+            part = deliver_channel(
+                engine=engine,
+                channel=channel,
+                handler=handler,
+                now=now,
+                worker=worker,
+                limit=limit,
+                max_age=max_age,
+                on_failure=on_failure,
+            )
+            report.add(part)
+            if part.delivered == 0:
+                break
     return report
 
 
-def _lock(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+class Worker:
+    """One delivery thread per channel, woken by commits that enqueue for it (in-process) and
+    by a poll (rows written by other processes, retries coming due)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        handlers: Mapping[str, Handler],
+        now: Callable[[], datetime],
+        name: str,
+        poll_seconds: float = 2.0,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        on_failure: OnFailure | None = None,
+        on_report: Callable[[str, DeliveryReport], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.handlers = dict(handlers)
+        self.now = now
+        self.name = name
+        self.poll_seconds = poll_seconds
+        self.max_age = max_age
+        self.on_failure = on_failure
+        self.on_report = on_report
+        self._wake = {channel: threading.Event() for channel in self.handlers}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def wake(self, channels: Iterable[str]) -> None:
+        for channel in channels:
+            flag = self._wake.get(channel)
+            if flag is not None:
+                flag.set()
+
+    def start(self) -> None:
+        with _WAKERS_GUARD:
+            _WAKERS[id(self)] = lambda channels: self.wake(channels)
+        for channel in self.handlers:
+            thread = threading.Thread(
+                target=self._run, args=(channel,), name=f"outbox-{channel}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the message in flight, then stop (its lease would expire otherwise)."""
+        with _WAKERS_GUARD:
+            _WAKERS.pop(id(self), None)
+        self._stopping.set()
+        for flag in self._wake.values():
+            flag.set()
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+
+    def _run(self, channel: str) -> None:
+        flag = self._wake[channel]
+        handler = self.handlers[channel]
+        while not self._stopping.is_set():
+            flag.wait(self.poll_seconds)
+            flag.clear()
+            while not self._stopping.is_set():
+                try:
+                    report = deliver_channel(
+                        engine=self.engine,
+                        channel=channel,
+                        handler=handler,
+                        now=self.now,
+                        worker=self.name,
+                        max_age=self.max_age,
+                        on_failure=self.on_failure,
+                    )
+                except Exception:
+                    log.exception(
+                        "outbox %s worker failed; next try in %ss", channel, self.poll_seconds
+                    )
+                    break
+                if self.on_report is not None and report.claimed:
+                    self.on_report(channel, report)
+                if report.claimed == 0 or report.delivered == 0:
+                    break  # nothing left, or the target is failing: the backoff decides
+
+
+# --- housekeeping and the operator's view --------------------------------------------------
+
+
+def expire_undelivered(
+    *, session: Session, now: datetime, max_age: timedelta = DEFAULT_MAX_AGE
+) -> list[OutboxMessage]:
+    """Mark rows undelivered for longer than `max_age` (and not in flight) as dead; return
+    them so the caller can show each on its incident."""
+    rows = list(
+        session.exec(
+            select(OutboxMessage)
+            .where(col(OutboxMessage.delivered_at).is_(None))
+            .where(col(OutboxMessage.failed_at).is_(None))
+            .where(col(OutboxMessage.attempts_since) < now - max_age)
+            .where(
+                or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now)
+            )
+            .order_by(col(OutboxMessage.id))
+            .limit(1000)
+        )
+    )
+    for row in rows:
+        row.failed_at = now
+        row.claimed_by = None
+        row.lease_until = None
+        row.last_error = f"undelivered after {max_age}" + (
+            f": {row.last_error}" if row.last_error else ""
+        )
+        session.add(row)
+    session.flush()
+    return rows
 
 
 def pending_count(*, session: Session) -> int:
@@ -219,6 +613,40 @@ def pending_count(*, session: Session) -> int:
         .where(col(OutboxMessage.delivered_at).is_(None))
         .where(col(OutboxMessage.failed_at).is_(None))
     ).one()
+
+
+def list_messages(
+    *, session: Session, failed: bool = False, limit: int = 200
+) -> list[OutboxMessage]:
+    """Rows waiting to leave (or, with `failed`, rows that failed for good), oldest first."""
+    query = select(OutboxMessage).where(col(OutboxMessage.delivered_at).is_(None))
+    if failed:
+        query = query.where(col(OutboxMessage.failed_at).is_not(None))
+    else:
+        query = query.where(col(OutboxMessage.failed_at).is_(None))
+    return list(session.exec(query.order_by(col(OutboxMessage.id)).limit(limit)))
+
+
+def retry_message(*, session: Session, message_id: int, now: datetime) -> OutboxMessage:
+    """Replay a row that failed for good: it goes again at once, with a fresh `max_age`."""
+    from oncall.errors import Conflict, UnknownEntity
+
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        raise UnknownEntity(f"unknown outbox message {message_id}")
+    if row.delivered_at is not None:
+        raise Conflict(f"outbox message {message_id} was delivered at {row.delivered_at:%c}")
+    if row.failed_at is None:
+        raise Conflict(f"outbox message {message_id} has not failed; it is still being delivered")
+    row.failed_at = None
+    row.attempts_since = now
+    row.next_attempt_at = now
+    row.claimed_by = None
+    row.lease_until = None
+    session.add(row)
+    session.flush()
+    session.info.setdefault(_PENDING_WAKE, set()).add(row.channel)
+    return row
 
 
 def purge_delivered(*, session: Session, now: datetime, keep: timedelta = RETENTION) -> int:
@@ -231,3 +659,26 @@ def purge_delivered(*, session: Session, now: datetime, keep: timedelta = RETENT
         .where(col(OutboxMessage.delivered_at) < now - keep)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+__all__ = [
+    "Channel",
+    "Claimed",
+    "DeliveryReport",
+    "Handler",
+    "MessageKind",
+    "OutboxMessage",
+    "PermanentDeliveryError",
+    "RetryableDeliveryError",
+    "Worker",
+    "backoff",
+    "claim",
+    "deliver_channel",
+    "deliver_due",
+    "enqueue",
+    "expire_undelivered",
+    "list_messages",
+    "pending_count",
+    "purge_delivered",
+    "retry_message",
+]

@@ -11,7 +11,9 @@ from oncall.catalog.models import (
     Route,
     Team,
 )
+from oncall.escalation.models import Escalation
 from oncall.incidents.models import Alert, Incident, IncidentEvent
+from oncall.leases import Lease
 from oncall.outbox import OutboxMessage
 from oncall.rotations.models import CalendarToken, Override, Swap
 
@@ -21,9 +23,11 @@ __all__ = [
     "Alert",
     "CalendarToken",
     "CatalogRevision",
+    "Escalation",
     "EscalationPolicy",
     "Incident",
     "IncidentEvent",
+    "Lease",
     "Model",
     "OutboxMessage",
     "Override",

@@ -12,6 +12,8 @@ from sqlmodel import Session, col, select
 
 from oncall.clock import FrozenClock
 from oncall.outbox import (
+    Claimed,
+    Handler,
     OutboxMessage,
     PermanentDeliveryError,
     RetryableDeliveryError,
@@ -44,16 +46,22 @@ def rows(engine: Engine) -> list[OutboxMessage]:
 
 
 class Recorder:
+    """A target that records what it was sent and fails as told, per message kind."""
+
     def __init__(self, fail: dict[str, list[Exception]] | None = None) -> None:
         self.fail = fail or {}
         self.sent: list[str] = []
 
-    def __call__(self, _session: Session, message: OutboxMessage) -> Mapping[str, Any]:
+    def __call__(self, message: Claimed) -> Mapping[str, Any]:
         errors = self.fail.get(message.kind)
         if errors:
             raise errors.pop(0)
         self.sent.append(message.kind)
         return {"ts": f"ts-{message.kind}"}
+
+    @property
+    def handler(self) -> Handler:
+        return Handler(send=self)
 
 
 def test_rolled_back_transaction_leaves_no_side_effect(sqlite_engine: Engine) -> None:
@@ -68,7 +76,7 @@ def test_temporary_failure_is_retried_with_backoff_until_delivered(engine: Engin
     clock = FrozenClock(T0)
     target = Recorder({"post": [RetryableDeliveryError("503"), RetryableDeliveryError("429")]})
 
-    report = deliver_due(engine=engine, handlers={"slack": target}, now=clock)
+    report = deliver_due(engine=engine, handlers={"slack": target.handler}, now=clock)
     assert (report.delivered, report.retried) == (0, 1)
     [row] = rows(engine)
     assert row.attempts == 1
@@ -76,11 +84,11 @@ def test_temporary_failure_is_retried_with_backoff_until_delivered(engine: Engin
     assert "503" in (row.last_error or "")
 
     # Not due yet: nothing is tried.
-    assert deliver_due(engine=engine, handlers={"slack": target}, now=clock).retried == 0
+    assert deliver_due(engine=engine, handlers={"slack": target.handler}, now=clock).retried == 0
     clock.advance(timedelta(seconds=7))
-    deliver_due(engine=engine, handlers={"slack": target}, now=clock)
+    deliver_due(engine=engine, handlers={"slack": target.handler}, now=clock)
     clock.advance(timedelta(seconds=13))
-    report = deliver_due(engine=engine, handlers={"slack": target}, now=clock)
+    report = deliver_due(engine=engine, handlers={"slack": target.handler}, now=clock)
     assert report.delivered == 1
     [row] = rows(engine)
     assert (row.attempts, row.result, row.last_error) == (3, {"ts": "ts-post"}, None)
@@ -88,7 +96,7 @@ def test_temporary_failure_is_retried_with_backoff_until_delivered(engine: Engin
     assert target.sent == ["post"]
     # Delivered rows are never sent again.
     clock.advance(timedelta(hours=1))
-    deliver_due(engine=engine, handlers={"slack": target}, now=clock)
+    deliver_due(engine=engine, handlers={"slack": target.handler}, now=clock)
     assert target.sent == ["post"]
 
 
@@ -99,9 +107,9 @@ def test_permanent_failure_is_kept_and_not_retried(engine: Engine) -> None:
     failed: list[int | None] = []
     report = deliver_due(
         engine=engine,
-        handlers={"slack": target},
+        handlers={"slack": target.handler},
         now=clock,
-        on_permanent_failure=lambda _s, m: failed.append(m.id),
+        on_failure=lambda _s, m: failed.append(m.id),
     )
     assert report.failed == 1
     [row] = rows(engine)
@@ -109,7 +117,7 @@ def test_permanent_failure_is_kept_and_not_retried(engine: Engine) -> None:
     assert row.last_error == "400 invalid_blocks"
     assert failed == [row.id]
     clock.advance(timedelta(hours=1))
-    assert deliver_due(engine=engine, handlers={"slack": target}, now=clock).delivered == 0
+    assert deliver_due(engine=engine, handlers={"slack": target.handler}, now=clock).delivered == 0
     with Session(engine) as s:
         assert pending_count(session=s) == 0
 
@@ -127,7 +135,6 @@ def test_messages_of_one_incident_wait_for_the_earlier_ones(sqlite_engine: Engin
                 group_hash=group_hash("g"),
                 title="t",
                 triggered_at=T0,
-                escalation_started_at=T0,
                 updated_at=T0,
             )
         )
@@ -135,12 +142,12 @@ def test_messages_of_one_incident_wait_for_the_earlier_ones(sqlite_engine: Engin
     add(sqlite_engine, "post", "update", incident_id=1)
     clock = FrozenClock(T0)
     target = Recorder({"post": [RetryableDeliveryError("timeout")]})
-    deliver_due(engine=sqlite_engine, handlers={"slack": target}, now=clock)
+    deliver_due(engine=sqlite_engine, handlers={"slack": target.handler}, now=clock)
     # The update must not overtake the post it updates.
     assert target.sent == []
     clock.advance(timedelta(minutes=1))
-    deliver_due(engine=sqlite_engine, handlers={"slack": target}, now=clock)
-    deliver_due(engine=sqlite_engine, handlers={"slack": target}, now=clock)
+    deliver_due(engine=sqlite_engine, handlers={"slack": target.handler}, now=clock)
+    deliver_due(engine=sqlite_engine, handlers={"slack": target.handler}, now=clock)
     assert target.sent == ["post", "update"]
 
 
@@ -172,7 +179,7 @@ def test_delivered_rows_are_purged_after_the_retention_failed_ones_are_kept(
     add(engine, "delivered", "refused", "also-delivered")
     clock = FrozenClock(T0)
     target = Recorder({"refused": [PermanentDeliveryError("400")]})
-    deliver_due(engine=engine, handlers={"slack": target}, now=clock)
+    deliver_due(engine=engine, handlers={"slack": target.handler}, now=clock)
     with Session(engine) as s:
         assert purge_delivered(session=s, now=T0 + RETENTION - timedelta(seconds=1)) == 0
         s.commit()

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from oncall.api.deps import NowDep, SessionDep, TokenDep
 from oncall.catalog.models import Person
+from oncall.escalation import service as escalation
 from oncall.incidents import service
 from oncall.incidents.schemas import (
     ActorBody,
@@ -43,8 +44,9 @@ def _detail(session: Session, incident_id: int) -> IncidentDetail:
         incident = service.get_incident(session=session, incident_id=incident_id)
     except service.UnknownIncident as exc:
         raise HTTPException(404, str(exc)) from None
+    state = escalation.state_of(session=session, incident_id=incident_id)
     return IncidentDetail(
-        **IncidentPublic.of(incident).model_dump(),
+        **IncidentPublic.of(incident, state).model_dump(),
         alerts=[
             AlertPublic.of(a) for a in service.alerts_of(session=session, incident_id=incident_id)
         ],
@@ -62,7 +64,8 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[IncidentPublic]:
     rows = service.list_incidents(session=session, status=status, team_id=team, limit=limit)
-    return [IncidentPublic.of(i) for i in rows]
+    states = escalation.states_of(session=session, incident_ids=[i.id for i in rows if i.id])
+    return [IncidentPublic.of(i, states.get(i.id or 0)) for i in rows]
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail)

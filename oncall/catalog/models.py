@@ -9,6 +9,17 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from oncall.db import UTCDateTime
+from oncall.escalation.models import EscalationPolicy  # the catalog loads policies too
+
+__all__ = [
+    "CatalogRevision",
+    "EscalationPolicy",
+    "Model",
+    "Person",
+    "Rotation",
+    "Route",
+    "Team",
+]
 
 
 def _json(factory: type[list[Any]] | type[dict[str, Any]]) -> Any:
@@ -49,14 +60,6 @@ class Rotation(SQLModel, table=True):
     timezone: str
     # The layers exactly as declared (name, members, start, shift, restrict): shifts are computed.
     layers: list[dict[str, Any]] = _json(list)
-    retired_at: datetime | None = _when()
-
-
-class EscalationPolicy(SQLModel, table=True):
-    __tablename__ = "escalation_policies"
-
-    id: str = Field(primary_key=True, max_length=64)
-    steps: list[dict[str, Any]] = _json(list)
     retired_at: datetime | None = _when()
 
 

@@ -21,10 +21,12 @@ def _actor(session: object, by: str | None) -> str:
     return by
 
 
-def _public(incident: object) -> dict[str, object]:
+def _public(session: object, incident: object) -> dict[str, object]:
+    from oncall.escalation.service import state_of
     from oncall.incidents.schemas import IncidentPublic
 
-    return IncidentPublic.of(incident).model_dump(mode="json")  # type: ignore[arg-type]
+    state = state_of(session=session, incident_id=incident.id)  # type: ignore[arg-type,attr-defined]
+    return IncidentPublic.of(incident, state).model_dump(mode="json")  # type: ignore[arg-type]
 
 
 @app.command("list")
@@ -43,7 +45,7 @@ def list_(
     with common.session() as session:
         rows = service.list_incidents(session=session, status=status, limit=limit)
         if as_json:
-            common.emit_json([_public(i) for i in rows])
+            common.emit_json([_public(session, i) for i in rows])
             return
         if not rows:
             typer.echo("no incidents" + (f" with status {status}" if status else ""))
@@ -73,7 +75,7 @@ def show(
         if as_json:
             from oncall.incidents.schemas import AlertPublic, EventPublic
 
-            data = _public(incident)
+            data = _public(session, incident)
             data["alerts"] = [AlertPublic.of(a).model_dump(mode="json") for a in alerts]
             data["timeline"] = [EventPublic.of(e).model_dump(mode="json") for e in timeline]
             common.emit_json(data)

@@ -1,29 +1,35 @@
-"""Escalation: fire a policy's steps when they fall due, each exactly once.
+"""Escalation: an incident's policy steps, each fired exactly once when it falls due.
 
-The incident stores the index of its next step and when it is due. A step fires only while
-the incident is still `triggered` and its counter still points at that step, so a restart, a
-second replica or a late scheduler tick can never fire a step twice (and never skips one).
+This package owns the state (`Escalation`) and decides which steps fire; what a step sets off
+(a Slack reminder, a PagerDuty page, @here) is the incidents domain's, handed in as a `Notify`
+callback. Incidents call this module; this module never imports them.
+
+Every change is a conditional UPDATE of the escalation row: it names the `next_step` it read
+(and, for the scheduler, that the clock still runs), so the database lets exactly one of two
+racing callers through — two schedulers, a restart, a person pressing "Escalate now", or an
+ack arriving while a page is being fired. On PostgreSQL the UPDATE waits for the other's row
+lock and re-checks; on SQLite writers are serialised and the first write reads fresh state.
 `after` counts from when the incident triggered or last reopened.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy import Table, func, insert, update
 from sqlmodel import Session, col, select
 
-from oncall.catalog.models import EscalationPolicy, Person
-from oncall.incidents import flows
-from oncall.incidents.models import EventKind, Incident, IncidentStatus
-from oncall.incidents.timeline import add_event
-from oncall.rotations.service import on_call_person
+from oncall.escalation.models import Escalation, EscalationPolicy
 from oncall.rotations.spec import parse_duration
 
 log = logging.getLogger(__name__)
+
+ESCALATIONS: Table = Escalation.__table__  # type: ignore[attr-defined]
+_INSERT = insert(ESCALATIONS)
 
 
 @dataclass(frozen=True)
@@ -32,208 +38,215 @@ class Step:
     after: timedelta
     notify: tuple[str, ...]
 
+    @property
+    def pages(self) -> bool:
+        return "pagerduty" in self.notify
 
-def steps_of(raw: list[dict[str, Any]]) -> list[Step]:
+
+class Notify(Protocol):
+    """What fired steps set off, written in the caller's transaction (the incidents domain)."""
+
+    def __call__(
+        self,
+        *,
+        session: Session,
+        incident_id: int,
+        steps: Sequence[Step],
+        now: datetime,
+        actor: str,
+        opening: bool,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The escalation of an incident after an ack or a resolve stopped it."""
+
+    run: int
+    paged: bool  # PagerDuty was triggered in this run: it must hear of the ack or resolve
+
+
+def steps_of(raw: Iterable[Mapping[str, Any]]) -> list[Step]:
     return [
         Step(index=i, after=parse_duration(str(s["after"])), notify=tuple(s["notify"]))
         for i, s in enumerate(raw)
     ]
 
 
-def _steps(incident: Incident) -> list[Step]:
-    """The steps frozen on the incident when its clock (re)started: an edit of the policy in
-    oncall.yaml changes incidents opened after it, never one half-way through escalating."""
-    if incident.escalation_steps is not None:
-        return steps_of(incident.escalation_steps)
-    return []
+def _due_at(steps: Sequence[Step], started_at: datetime, next_step: int) -> datetime | None:
+    return started_at + steps[next_step].after if next_step < len(steps) else None
+
+
+def _due_now(steps: Sequence[Step], started_at: datetime, first: int, now: datetime) -> int:
+    """The index after the last step due at `now`, starting from `first`."""
+    index = first
+    while index < len(steps) and started_at + steps[index].after <= now:
+        index += 1
+    return index
+
+
+def policy_steps(*, session: Session, policy_id: str | None) -> list[dict[str, Any]]:
+    policy = session.get(EscalationPolicy, policy_id) if policy_id else None
+    return [dict(step) for step in policy.steps] if policy else []
 
 
 def begin(
     *,
     session: Session,
-    incident: Incident,
+    incident_id: int,
+    policy_id: str | None,
     now: datetime,
-    policy_steps: Iterable[Mapping[str, Any]] | None = None,
+    steps: Iterable[Mapping[str, Any]] | None = None,
 ) -> list[Step]:
-    """(Re)start the clock at step 0 with the policy as it is now; return the steps due at once
-    (`after: 0m`), to be recorded with `record` once the incident has its id. `policy_steps`
-    are the policy's steps when the caller has read them already."""
-    if policy_steps is None:
-        policy = (
-            session.get(EscalationPolicy, incident.escalation_policy_id)
-            if incident.escalation_policy_id
-            else None
-        )
-        policy_steps = policy.steps if policy else []
-    incident.escalation_steps = [dict(step) for step in policy_steps]
-    incident.escalation_started_at = now
-    incident.escalation_step = 0
-    return due_steps(session=session, incident=incident, now=now)
-
-
-def start(*, session: Session, incident: Incident, now: datetime) -> None:
-    """(Re)start the clock and fire whatever is due right away."""
-    record(
-        session=session,
-        incident=incident,
-        steps=begin(session=session, incident=incident, now=now),
-        now=now,
-        opening=True,
+    """Start the clock of a new incident at step 0 with its policy as it is now (`steps` when
+    the caller has read them already). Steps due at once (`after: 0m`) are returned already
+    counted as fired: the caller notifies for them in the same transaction."""
+    raw = (
+        [dict(s) for s in steps]
+        if steps is not None
+        else policy_steps(session=session, policy_id=policy_id)
     )
-
-
-def stop(incident: Incident) -> None:
-    incident.escalation_due_at = None
-
-
-def due_steps(*, session: Session, incident: Incident, now: datetime) -> list[Step]:
-    """Move the incident's escalation state past every step due at `now`; return those steps.
-
-    Deciding is separate from recording: the state lands in the same row write as the
-    incident, and `record` writes what the steps set off."""
-    steps = _steps(incident)
-    fired: list[Step] = []
-    while (
-        incident.status == IncidentStatus.triggered
-        and incident.escalation_step < len(steps)
-        and incident.escalation_started_at + steps[incident.escalation_step].after <= now
-    ):
-        step = steps[incident.escalation_step]
-        _note_page(incident, step, now)
-        incident.escalation_step += 1
-        fired.append(step)
-    _schedule_next(incident, steps)
-    return fired
-
-
-def record(
-    *,
-    session: Session,
-    incident: Incident,
-    steps: list[Step],
-    now: datetime,
-    opening: bool = False,
-    actor: str = "escalation",
-) -> None:
-    """Write the timeline and outbox rows of fired steps (the incident needs its id)."""
-    for step in steps:
-        _fire(session=session, incident=incident, step=step, now=now, opening=opening, actor=actor)
-
-
-def fire_due(*, session: Session, incident: Incident, now: datetime) -> list[Step]:
-    """Fire every step that is due at `now`, in order; return them."""
-    fired = due_steps(session=session, incident=incident, now=now)
-    record(session=session, incident=incident, steps=fired, now=now)
-    return fired
-
-
-def escalate_now(*, session: Session, incident: Incident, now: datetime, actor: str) -> Step | None:
-    """Fire the next step at once (a person asked for more help); None if none is left."""
-    steps = _steps(incident)
-    if incident.escalation_step >= len(steps):
-        return None
-    step = steps[incident.escalation_step]
-    _note_page(incident, step, now)
-    incident.escalation_step += 1
-    _schedule_next(incident, steps)
-    record(session=session, incident=incident, steps=[step], now=now, actor=actor)
-    return step
-
-
-def _note_page(incident: Incident, step: Step, now: datetime) -> None:
-    if "pagerduty" in step.notify:
-        incident.paged_at = incident.paged_at or now
-
-
-def _schedule_next(incident: Incident, steps: list[Step]) -> None:
-    if incident.status != IncidentStatus.triggered or incident.escalation_step >= len(steps):
-        incident.escalation_due_at = None
-    else:
-        incident.escalation_due_at = (
-            incident.escalation_started_at + steps[incident.escalation_step].after
-        )
-
-
-def _slack_users(session: Session, person_ids: list[str]) -> list[str]:
-    out = []
-    for person_id in person_ids:
-        person = session.get(Person, person_id)
-        out.append(person.slack_user if person and person.slack_user else person_id)
-    return out
-
-
-def _fire(
-    *, session: Session, incident: Incident, step: Step, now: datetime, opening: bool, actor: str
-) -> None:
-    done: list[str] = []
-    for target in step.notify:
-        kind, _, ref = target.partition(":")
-        if kind == "oncall":
-            person = incident.assignee_id or on_call_person(
-                session=session, rotation_id=incident.rotation_id, at=now
-            )
-            if opening:
-                done.append(
-                    f"mentioned {person or 'nobody (no one on call)'} in the incident message"
-                )
-            else:
-                flows.thread_message(
-                    session=session,
-                    incident=incident,
-                    now=now,
-                    text="Still not acknowledged.",
-                    mention=_slack_users(session, [person] if person else []),
-                )
-                done.append(f"reminded {person or 'nobody (no one on call)'}")
-        elif kind == "pagerduty":
-            flows.page(session=session, incident=incident, now=now, action="trigger")
-            done.append("paged PagerDuty")
-        elif kind == "team_channel":
-            flows.thread_message(
-                session=session,
-                incident=incident,
-                now=now,
-                text="Not acknowledged yet: can someone on the team take it?",
-                here=True,
-            )
-            done.append("called the team channel (@here)")
-        elif kind == "person":
-            flows.thread_message(
-                session=session,
-                incident=incident,
-                now=now,
-                text="You are asked to help with this incident.",
-                mention=_slack_users(session, [ref]),
-            )
-            done.append(f"notified {ref}")
-        elif kind == "rotation":
-            person = on_call_person(session=session, rotation_id=ref, at=now)
-            flows.thread_message(
-                session=session,
-                incident=incident,
-                now=now,
-                text=f"Escalated to rotation {ref}.",
-                mention=_slack_users(session, [person] if person else []),
-            )
-            done.append(f"notified {person or 'nobody'} on call in {ref}")
-    add_event(
-        session=session,
-        incident_id=incident.id,
-        at=now,
-        kind=EventKind.escalated,
-        actor=actor,
-        text=f"step {step.index + 1}: " + "; ".join(done),
-        data={"step": step.index, "notify": list(step.notify)},
+    parsed = steps_of(raw)
+    fired = _due_now(parsed, now, 0, now)
+    session.connection().execute(
+        _INSERT,
+        {
+            "incident_id": incident_id,
+            "policy_id": policy_id,
+            "steps": raw,
+            "run": 1,
+            "started_at": now,
+            "next_step": fired,
+            "due_at": _due_at(parsed, now, fired),
+            "stopped_at": None,
+            "paged_at": now if any(s.pages for s in parsed[:fired]) else None,
+        },
     )
+    return parsed[:fired]
+
+
+def restart(
+    *, session: Session, incident_id: int, policy_id: str | None, now: datetime
+) -> list[Step]:
+    """A reopened incident escalates again from the first step, with the policy as it is now
+    and a new run (PagerDuty is triggered afresh); returns the steps due at once."""
+    raw = policy_steps(session=session, policy_id=policy_id)
+    parsed = steps_of(raw)
+    fired = _due_now(parsed, now, 0, now)
+    values = {
+        "policy_id": policy_id,
+        "steps": raw,
+        "started_at": now,
+        "next_step": fired,
+        "due_at": _due_at(parsed, now, fired),
+        "stopped_at": None,
+        "paged_at": now if any(s.pages for s in parsed[:fired]) else None,
+    }
+    changed = session.connection().execute(
+        update(ESCALATIONS)
+        .where(ESCALATIONS.c.incident_id == incident_id)
+        .values(run=ESCALATIONS.c.run + 1, **values)
+    )
+    if not changed.rowcount:
+        session.connection().execute(_INSERT, {"incident_id": incident_id, "run": 1, **values})
+    return parsed[:fired]
+
+
+def stop(*, session: Session, incident_id: int, now: datetime) -> Stopped:
+    """No further step fires on its own (ack, resolve). Returns whether this run paged, read
+    after the UPDATE so that a page committed by a racing scheduler is seen."""
+    row = (
+        session.connection()
+        .execute(
+            update(ESCALATIONS)
+            .where(ESCALATIONS.c.incident_id == incident_id)
+            .values(due_at=None, stopped_at=now)
+            .returning(ESCALATIONS.c.run, ESCALATIONS.c.paged_at)
+        )
+        .first()
+    )
+    if row is None:
+        return Stopped(run=0, paged=False)
+    return Stopped(run=row.run, paged=row.paged_at is not None)
+
+
+def _advance(
+    session: Session, state: Escalation, to: int, now: datetime, *, require_running: bool
+) -> bool:
+    """Move `next_step` from what `state` read to `to`, if nobody moved it meanwhile."""
+    steps = steps_of(state.steps)
+    fired = steps[state.next_step : to]
+    running = state.due_at is not None
+    values: dict[str, Any] = {
+        "next_step": to,
+        "due_at": _due_at(steps, state.started_at, to) if running else None,
+    }
+    if any(step.pages for step in fired):
+        values["paged_at"] = func.coalesce(ESCALATIONS.c.paged_at, now)
+    statement = (
+        update(ESCALATIONS)
+        .where(ESCALATIONS.c.incident_id == state.incident_id)
+        .where(ESCALATIONS.c.next_step == state.next_step)
+        .where(ESCALATIONS.c.run == state.run)
+        .values(**values)
+    )
+    if require_running:
+        statement = statement.where(ESCALATIONS.c.due_at.is_not(None))
+    return bool(session.connection().execute(statement).rowcount)
+
+
+def _read(session: Session, incident_id: int) -> Escalation | None:
+    return session.get(Escalation, incident_id, populate_existing=True)
+
+
+def fire_due(*, session: Session, incident_id: int, now: datetime) -> list[Step]:
+    """Claim every step of the incident that is due at `now`, in order; [] if none is, or if
+    another caller claimed them first. The caller notifies in the same transaction."""
+    state = _read(session, incident_id)
+    if state is None or state.due_at is None or state.due_at > now:
+        return []
+    steps = steps_of(state.steps)
+    to = _due_now(steps, state.started_at, state.next_step, now)
+    if to == state.next_step:
+        return []
+    if not _advance(session, state, to, now, require_running=True):
+        return []
+    return steps[state.next_step : to]
+
+
+def fire_next(*, session: Session, incident_id: int, now: datetime) -> Step | None:
+    """Claim the next step at once (a person asked for more help, acknowledged or not);
+    None when no step is left."""
+    for _ in range(3):  # the scheduler may move the step between our read and our UPDATE
+        state = _read(session, incident_id)
+        if state is None:
+            return None
+        steps = steps_of(state.steps)
+        if state.next_step >= len(steps):
+            return None
+        if _advance(session, state, state.next_step + 1, now, require_running=False):
+            return steps[state.next_step]
+    return None
+
+
+def state_of(*, session: Session, incident_id: int) -> Escalation | None:
+    return session.get(Escalation, incident_id)
+
+
+def states_of(*, session: Session, incident_ids: Iterable[int]) -> dict[int, Escalation]:
+    ids = list(incident_ids)
+    if not ids:
+        return {}
+    rows = session.exec(select(Escalation).where(col(Escalation.incident_id).in_(ids)))
+    return {row.incident_id: row for row in rows}
 
 
 def due_incident_ids(*, session: Session, now: datetime, limit: int = 500) -> list[int]:
     rows = session.exec(
-        select(Incident.id)
-        .where(Incident.status == IncidentStatus.triggered)
-        .where(col(Incident.escalation_due_at).is_not(None))
-        .where(col(Incident.escalation_due_at) <= now)
-        .order_by(col(Incident.escalation_due_at))
+        select(Escalation.incident_id)
+        .where(col(Escalation.due_at).is_not(None))
+        .where(col(Escalation.due_at) <= now)
+        .order_by(col(Escalation.due_at))
         .limit(limit)
     ).all()
-    return [r for r in rows if r is not None]
+    return list(rows)

@@ -1,16 +1,21 @@
 """What an incident change sets off: outbox rows for Slack and PagerDuty, in the caller's
-transaction. Payloads carry intent and ids; adapters render from the stored incident when
-they deliver, so a late delivery shows the latest state."""
+transaction. Payloads carry intent and ids — people are named by their catalog id, never by a
+Slack user id or mention syntax — and adapters render from the stored incident when they
+deliver, so a late delivery shows the latest state."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlmodel import Session
 
 from oncall.catalog.models import Team
-from oncall.incidents.models import Incident
-from oncall.outbox import Channel, enqueue
+from oncall.escalation.service import Step
+from oncall.incidents.models import EventKind, Incident
+from oncall.incidents.timeline import add_event
+from oncall.outbox import Channel, MessageKind, enqueue
+from oncall.rotations.service import on_call_person
 
 
 def pagerduty_dedup_key(incident_id: int | None) -> str:
@@ -30,7 +35,7 @@ def incident_opened(*, session: Session, incident: Incident, now: datetime) -> N
     enqueue(
         session=session,
         channel=Channel.slack,
-        kind="post_incident",
+        kind=MessageKind.post_incident,
         payload={"channel": incident.slack_channel},
         incident_id=incident.id,
         now=now,
@@ -42,7 +47,7 @@ def incident_changed(*, session: Session, incident: Incident, now: datetime, rea
     enqueue(
         session=session,
         channel=Channel.slack,
-        kind="update_incident",
+        kind=MessageKind.update_incident,
         payload={"channel": incident.slack_channel, "reason": reason},
         incident_id=incident.id,
         now=now,
@@ -55,18 +60,19 @@ def thread_message(
     incident: Incident,
     now: datetime,
     text: str,
-    mention: list[str] | None = None,
+    mention: Sequence[str] = (),
     here: bool = False,
 ) -> None:
-    """A reply in the incident's thread: escalation mentions, notes."""
+    """A reply in the incident's thread. `mention` lists person ids (the Slack adapter turns
+    them into mentions); bookkeeping replies mention nobody."""
     enqueue(
         session=session,
         channel=Channel.slack,
-        kind="thread_message",
+        kind=MessageKind.thread_message,
         payload={
             "channel": incident.slack_channel,
             "text": text,
-            "mention": list(mention or []),
+            "mention": list(mention),
             "here": here,
         },
         incident_id=incident.id,
@@ -74,14 +80,19 @@ def thread_message(
     )
 
 
-def page(*, session: Session, incident: Incident, now: datetime, action: str) -> None:
-    """A PagerDuty Events API v2 event; dedup_key is the incident's, so PagerDuty deduplicates."""
+def page(
+    *, session: Session, incident: Incident, now: datetime, action: MessageKind, run: int
+) -> None:
+    """A PagerDuty Events API v2 event; dedup_key is the incident's, so PagerDuty deduplicates.
+
+    The outbox row's own key lets each action through once per escalation run: a race that
+    decided to page twice still sends one trigger."""
     enqueue(
         session=session,
         channel=Channel.pagerduty,
         kind=action,
         payload={
-            "event_action": action,
+            "event_action": str(action),
             "dedup_key": pagerduty_dedup_key(incident.id),
             "team_id": incident.team_id,
             "summary": incident.title[:1024],
@@ -92,6 +103,87 @@ def page(*, session: Session, incident: Incident, now: datetime, action: str) ->
             "class": incident.labels.get("category"),
         },
         incident_id=incident.id,
-        dedup_key=f"{pagerduty_dedup_key(incident.id)}:{action}:{now.isoformat()}",
+        dedup_key=f"{pagerduty_dedup_key(incident.id)}:{run}:{action}",
         now=now,
     )
+
+
+def escalation_fired(
+    *,
+    session: Session,
+    incident: Incident,
+    steps: Sequence[Step],
+    now: datetime,
+    actor: str,
+    opening: bool,
+    run: int,
+) -> None:
+    """What each fired step sets off, and one timeline event per step naming its targets.
+    `opening`: the steps due at once when the incident opened or reopened (the incident
+    message itself mentions whoever is on call)."""
+    for step in steps:
+        done: list[str] = []
+        for target in step.notify:
+            done.append(_notify(session, incident, target, now=now, opening=opening, run=run))
+        add_event(
+            session=session,
+            incident_id=incident.id,
+            at=now,
+            kind=EventKind.escalated,
+            actor=actor,
+            text=f"step {step.index + 1}: " + "; ".join(done),
+            data={"step": step.index, "notify": list(step.notify)},
+        )
+
+
+def _notify(
+    session: Session, incident: Incident, target: str, *, now: datetime, opening: bool, run: int
+) -> str:
+    """Set off one notify target; return what was done, for the timeline."""
+    kind, _, ref = target.partition(":")
+    if kind == "oncall":
+        person = incident.assignee_id or on_call_person(
+            session=session, rotation_id=incident.rotation_id, at=now
+        )
+        if opening:
+            return f"mentioned {person or 'nobody (no one on call)'} in the incident message"
+        thread_message(
+            session=session,
+            incident=incident,
+            now=now,
+            text="Still not acknowledged.",
+            mention=[person] if person else [],
+        )
+        return f"reminded {person or 'nobody (no one on call)'}"
+    if kind == "pagerduty":
+        page(session=session, incident=incident, now=now, action=MessageKind.trigger, run=run)
+        return "paged PagerDuty"
+    if kind == "team_channel":
+        thread_message(
+            session=session,
+            incident=incident,
+            now=now,
+            text="Not acknowledged yet: can someone on the team take it?",
+            here=True,
+        )
+        return "called the team channel (@here)"
+    if kind == "person":
+        thread_message(
+            session=session,
+            incident=incident,
+            now=now,
+            text="You are asked to help with this incident.",
+            mention=[ref],
+        )
+        return f"notified {ref}"
+    if kind == "rotation":
+        person = on_call_person(session=session, rotation_id=ref, at=now)
+        thread_message(
+            session=session,
+            incident=incident,
+            now=now,
+            text=f"Escalated to rotation {ref}.",
+            mention=[person] if person else [],
+        )
+        return f"notified {person or 'nobody'} on call in {ref}"
+    return f"skipped unknown target {target!r}"

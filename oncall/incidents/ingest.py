@@ -24,7 +24,7 @@ from oncall.incidents.alerts import (
 )
 from oncall.incidents.models import EventKind, Incident, IncidentStatus, Severity, group_hash
 from oncall.incidents.routing import RoutingDecision, route_labels
-from oncall.incidents.service import close_incident
+from oncall.incidents.service import close_incident, notify_steps
 from oncall.incidents.timeline import record_event
 from oncall.rotations.service import on_call_person
 
@@ -177,7 +177,21 @@ def _ingest(
             or incident.assignee_id
         )
         flows.incident_changed(session=session, incident=incident, now=now, reason="reopened")
-        escalation.start(session=session, incident=incident, now=now)
+        due = escalation.restart(
+            session=session,
+            incident_id=incident.id,
+            policy_id=incident.escalation_policy_id,
+            now=now,
+        )
+        if due:
+            notify_steps(
+                session=session,
+                incident_id=incident.id,
+                steps=due,
+                now=now,
+                actor="escalation",
+                opening=True,
+            )
 
     if not firing and incident.truncated_alerts == 0 and all_resolved(session, incident):
         close_incident(
@@ -235,13 +249,17 @@ def _create(
         truncated_alerts=payload.truncatedAlerts,
         slack_channel=decision.slack_channel or flows.team_channel(session, decision.team_id),
         triggered_at=now,
-        escalation_started_at=now,
         updated_at=now,
     )
-    due = escalation.begin(
-        session=session, incident=incident, now=now, policy_steps=decision.escalation_steps
-    )
     _insert_incident(session, incident)  # the id is needed by the alert, timeline and outbox rows
+    assert incident.id is not None
+    due = escalation.begin(
+        session=session,
+        incident_id=incident.id,
+        policy_id=decision.escalation_policy_id,
+        steps=decision.escalation_steps,
+        now=now,
+    )
     record_event(
         session,
         incident,
@@ -256,7 +274,16 @@ def _create(
         )
         log.warning("incident %s: %s", incident.id, decision.warning)
     flows.incident_opened(session=session, incident=incident, now=now)
-    escalation.record(session=session, incident=incident, steps=due, now=now, opening=True)
+    if due:
+        flows.escalation_fired(
+            session=session,
+            incident=incident,
+            steps=due,
+            now=now,
+            actor="escalation",
+            opening=True,
+            run=1,
+        )
     return incident
 
 

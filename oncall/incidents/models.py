@@ -66,17 +66,11 @@ class Incident(SQLModel, table=True):
     labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     truncated_alerts: int = 0
     triggered_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
-    # When the escalation clock last started: the trigger, or the latest reopening.
-    escalation_started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    # The policy's steps as they were when the clock started (a later edit does not move them).
-    escalation_steps: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
-    escalation_step: int = 0  # index of the next step to fire
-    escalation_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # Where its escalation stands lives in the escalation domain (`escalations`).
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     acknowledged_by: str | None = None
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: str | None = None
-    paged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     slack_channel: str | None = None
     slack_ts: str | None = None
     delivery_error: str | None = None

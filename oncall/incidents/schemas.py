@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from oncall.escalation.models import Escalation
 from oncall.incidents.models import Alert, Incident, IncidentEvent
 
 
@@ -35,8 +36,19 @@ class IncidentPublic(BaseModel):
     delivery_error: str | None
 
     @classmethod
-    def of(cls, incident: Incident) -> IncidentPublic:
-        return cls.model_validate(incident, from_attributes=True)
+    def of(cls, incident: Incident, escalation: Escalation | None = None) -> IncidentPublic:
+        return cls.model_validate(
+            {
+                **{name: getattr(incident, name) for name in _INCIDENT_FIELDS},
+                "escalation_step": escalation.next_step if escalation else 0,
+                "escalation_due_at": escalation.due_at if escalation else None,
+                "paged_at": escalation.paged_at if escalation else None,
+            }
+        )
+
+
+_ESCALATION_FIELDS = ("escalation_step", "escalation_due_at", "paged_at")
+_INCIDENT_FIELDS = tuple(n for n in IncidentPublic.model_fields if n not in _ESCALATION_FIELDS)
 
 
 class AlertPublic(BaseModel):

@@ -8,10 +8,15 @@ and the outbox rows for its side effects are committed together or not at all.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Table, update
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from oncall.escalation import scheduled
 from oncall.escalation import service as escalation
 from oncall.incidents import flows
 from oncall.incidents.models import (
@@ -22,6 +27,9 @@ from oncall.incidents.models import (
     IncidentStatus,
 )
 from oncall.incidents.timeline import add_event, record_event
+from oncall.outbox import MessageKind
+
+INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +47,52 @@ class InvalidTransition(ValueError):
 def close_incident(
     session: Session, incident: Incident, now: datetime, *, actor: str, text: str
 ) -> None:
-    """Resolve: stop escalating, free the group for a new incident, update Slack and PagerDuty."""
+    """Resolve an incident the caller holds (ingest: locked on PostgreSQL): stop escalating,
+    free the group for a new incident, update Slack and PagerDuty."""
     incident.status = IncidentStatus.resolved
     incident.open_group_hash = None
     incident.resolved_at = now
     incident.resolved_by = actor
-    escalation.stop(incident)
+    _resolved(session, incident, now, actor=actor, text=text)
+
+
+def _resolved(
+    session: Session, incident: Incident, now: datetime, *, actor: str, text: str
+) -> None:
+    stopped = escalation.stop(session=session, incident_id=_id(incident), now=now)
     record_event(session, incident, now, EventKind.resolved, text, actor=actor)
     flows.incident_changed(session=session, incident=incident, now=now, reason="resolved")
-    if incident.paged_at is not None:
-        flows.page(session=session, incident=incident, now=now, action="resolve")
+    if stopped.paged:
+        flows.page(
+            session=session, incident=incident, now=now, action=MessageKind.resolve, run=stopped.run
+        )
+
+
+def _id(incident: Incident) -> int:
+    if incident.id is None:
+        raise ValueError("the incident must be stored first")
+    return incident.id
+
+
+def _transition(
+    session: Session, incident_id: int, *, allowed_from: tuple[str, ...], values: dict[str, Any]
+) -> tuple[bool, Incident]:
+    """Change the incident with one conditional UPDATE on its status, then read it back.
+
+    The UPDATE is the serialisation point of ack, resolve and escalate against each other and
+    against the escalation job: it waits for PostgreSQL's row lock and re-checks the status,
+    and on SQLite it takes the write lock before anything is read. Returns whether this call
+    made the change, and the incident as it now is."""
+    changed = session.connection().execute(
+        update(INCIDENTS)
+        .where(INCIDENTS.c.id == incident_id)
+        .where(INCIDENTS.c.status.in_(allowed_from))
+        .values(**values)
+    )
+    incident = session.get(Incident, incident_id, populate_existing=True)
+    if incident is None:
+        raise UnknownIncident(incident_id)
+    return bool(changed.rowcount), incident
 
 
 # --- the lifecycle, driven by people -------------------------------------------------------
@@ -89,38 +133,56 @@ def timeline_of(*, session: Session, incident_id: int) -> list[IncidentEvent]:
 
 
 def acknowledge(*, session: Session, incident_id: int, by: str, now: datetime) -> Incident:
-    """Stop the escalation; idempotent for an incident that is already acknowledged."""
-    incident = get_incident(session=session, incident_id=incident_id)
-    if incident.status == IncidentStatus.resolved:
+    """Stop the escalation; idempotent for an incident that is already acknowledged. An ack
+    that races a page still acknowledges PagerDuty: the page's commit is read after ours."""
+    changed, incident = _transition(
+        session,
+        incident_id,
+        allowed_from=(IncidentStatus.triggered,),
+        values={
+            "status": IncidentStatus.acknowledged,
+            "acknowledged_at": now,
+            "acknowledged_by": by,
+            "updated_at": now,
+        },
+    )
+    if not changed:
+        if incident.status == IncidentStatus.acknowledged:
+            return incident
         raise InvalidTransition(f"incident {incident_id} is resolved; nothing to acknowledge")
-    if incident.status == IncidentStatus.acknowledged:
-        return incident
-    incident.status = IncidentStatus.acknowledged
-    incident.acknowledged_at = now
-    incident.acknowledged_by = by
-    incident.updated_at = now
-    escalation.stop(incident)
+    stopped = escalation.stop(session=session, incident_id=incident_id, now=now)
     record_event(session, incident, now, EventKind.acknowledged, f"acknowledged by {by}", actor=by)
     flows.incident_changed(session=session, incident=incident, now=now, reason="acknowledged")
-    if incident.paged_at is not None:
-        flows.page(session=session, incident=incident, now=now, action="acknowledge")
-    session.add(incident)
-    session.flush()
+    if stopped.paged:
+        flows.page(
+            session=session,
+            incident=incident,
+            now=now,
+            action=MessageKind.acknowledge,
+            run=stopped.run,
+        )
     return incident
 
 
 def resolve(
     *, session: Session, incident_id: int, by: str, now: datetime, note: str | None = None
 ) -> Incident:
-    incident = get_incident(session=session, incident_id=incident_id)
-    if incident.status == IncidentStatus.resolved:
-        return incident
-    close_incident(
-        session, incident, now, actor=by, text=f"resolved by {by}" + (f": {note}" if note else "")
+    """Resolve by hand; idempotent for an incident that is already resolved."""
+    changed, incident = _transition(
+        session,
+        incident_id,
+        allowed_from=(IncidentStatus.triggered, IncidentStatus.acknowledged),
+        values={
+            "status": IncidentStatus.resolved,
+            "open_group_hash": None,
+            "resolved_at": now,
+            "resolved_by": by,
+            "updated_at": now,
+        },
     )
-    incident.updated_at = now
-    session.add(incident)
-    session.flush()
+    if changed:
+        text = f"resolved by {by}" + (f": {note}" if note else "")
+        _resolved(session, incident, now, actor=by, text=text)
     return incident
 
 
@@ -139,36 +201,50 @@ def add_note(
 
 
 def escalate(*, session: Session, incident_id: int, by: str, now: datetime) -> str:
-    """Fire the next escalation step now; returns what happened."""
-    incident = get_incident(session=session, incident_id=incident_id)
-    if incident.status == IncidentStatus.resolved:
+    """Fire the next escalation step now (acknowledged or not); returns what happened."""
+    changed, _incident = _transition(
+        session,
+        incident_id,
+        allowed_from=(IncidentStatus.triggered, IncidentStatus.acknowledged),
+        values={"updated_at": now},
+    )
+    if not changed:
         raise InvalidTransition(f"incident {incident_id} is resolved; nothing to escalate")
-    step = escalation.escalate_now(session=session, incident=incident, now=now, actor=by)
-    incident.updated_at = now
-    session.add(incident)
-    session.flush()
+    step = escalation.fire_next(session=session, incident_id=incident_id, now=now)
     if step is None:
         raise InvalidTransition(f"incident {incident_id} has no escalation step left")
+    notify_steps(
+        session=session, incident_id=incident_id, steps=[step], now=now, actor=by, opening=False
+    )
     return f"step {step.index + 1}: {', '.join(step.notify)}"
 
 
-def fire_due_escalations(*, session: Session, now: datetime) -> int:
-    """The scheduler's job body: fire every due step of every triggered incident."""
-    fired = 0
-    for incident_id in escalation.due_incident_ids(session=session, now=now):
-        query = select(Incident).where(Incident.id == incident_id)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        incident = session.exec(query).first()
-        if incident is None:
-            continue
-        steps = escalation.fire_due(session=session, incident=incident, now=now)
-        if steps:
-            incident.updated_at = now
-            session.add(incident)
-            fired += len(steps)
-    session.flush()
-    return fired
+def notify_steps(
+    *,
+    session: Session,
+    incident_id: int,
+    steps: Sequence[escalation.Step],
+    now: datetime,
+    actor: str,
+    opening: bool,
+) -> None:
+    """The escalation domain's `Notify`: what fired steps set off, for the incident."""
+    incident = get_incident(session=session, incident_id=incident_id)
+    state = escalation.state_of(session=session, incident_id=incident_id)
+    flows.escalation_fired(
+        session=session,
+        incident=incident,
+        steps=steps,
+        now=now,
+        actor=actor,
+        opening=opening,
+        run=state.run if state else 1,
+    )
+
+
+def fire_due_escalations(*, engine: Engine, now: datetime) -> int:
+    """The scheduler's escalation job: every due step of every incident, one transaction each."""
+    return scheduled.fire_due_escalations(engine=engine, now=now, notify=notify_steps)
 
 
 def record_delivery_failure(

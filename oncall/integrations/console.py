@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from oncall.incidents.models import Incident
-from oncall.outbox import OutboxMessage
+from oncall.outbox import Channel, Claimed, Handler, MessageKind, OutboxMessage
 
 log = logging.getLogger("oncall.console")
 
@@ -27,39 +27,55 @@ def _incident_line(incident: Incident) -> str:
     )
 
 
+def _slack(message: OutboxMessage, about: str) -> str:
+    p = message.payload
+    where = f"Slack {p.get('channel') or '(no channel)'}"
+    kind = message.kind
+    if kind == MessageKind.post_incident:
+        return f"{where}: post   {about}"
+    if kind == MessageKind.update_incident:
+        return f"{where}: update {about} [{p.get('reason', '')}]"
+    mention = " ".join(f"@{m}" for m in p.get("mention", []))
+    here = "@here " if p.get("here") else ""
+    return f"{where}: thread {here}{mention} {p.get('text', '')}".rstrip()
+
+
+def _pagerduty(message: OutboxMessage, _about: str) -> str:
+    p = message.payload
+    return (
+        f"PagerDuty: {p.get('event_action')} dedup_key={p.get('dedup_key')} "
+        f"severity={p.get('severity')} summary={str(p.get('summary', ''))[:120]!r}"
+    )
+
+
+_BY_CHANNEL: dict[str, Callable[[OutboxMessage, str], str]] = {
+    Channel.slack: _slack,
+    Channel.pagerduty: _pagerduty,
+}
+
+
 def describe(session: Session, message: OutboxMessage) -> str:
     """One readable line: what would have been sent, and where."""
     incident = session.get(Incident, message.incident_id) if message.incident_id else None
     about = _incident_line(incident) if incident else ""
-    p = message.payload
-    if message.channel == "slack":
-        where = f"Slack {p.get('channel') or '(no channel)'}"
-        if message.kind == "post_incident":
-            return f"{where}: post   {about}"
-        if message.kind == "update_incident":
-            return f"{where}: update {about} [{p.get('reason', '')}]"
-        mention = " ".join(f"@{m}" for m in p.get("mention", []))
-        here = "@here " if p.get("here") else ""
-        return f"{where}: thread {here}{mention} {p.get('text', '')}".rstrip()
-    if message.channel == "pagerduty":
-        return (
-            f"PagerDuty: {p.get('event_action')} dedup_key={p.get('dedup_key')} "
-            f"severity={p.get('severity')} summary={str(p.get('summary', ''))[:120]!r}"
-        )
+    render = _BY_CHANNEL.get(message.channel)
+    if render is not None:
+        return render(message, about)
     return f"{message.channel}: {message.kind} {about}"
 
 
-def console_handler(
-    printer: Printer | None = None,
-) -> Callable[[Session, OutboxMessage], Mapping[str, Any]]:
-    def deliver(session: Session, message: OutboxMessage) -> Mapping[str, Any]:
+def console_handler(printer: Printer | None = None) -> Handler:
+    """Render while the row is claimed; print (or log) when it is sent."""
+
+    def render(session: Session, message: OutboxMessage) -> str:
         # One log line per message: alert text must not be able to forge more lines.
-        text = describe(session, message).replace("\r", "\\r").replace("\n", "\\n")
+        return describe(session, message).replace("\r", "\\r").replace("\n", "\\n")
+
+    def send(message: Claimed) -> Mapping[str, Any]:
         if printer is not None:
-            printer(text)
+            printer(str(message.rendered))
         else:
-            log.info("%s (console: no credentials configured)", text)
-        message.delivered_via = "console"
+            log.info("%s (console: no credentials configured)", message.rendered)
         return {"console": True}
 
-    return deliver
+    return Handler(send=send, render=render, name="console")

@@ -10,6 +10,8 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
+from oncall.escalation.models import Escalation
+
 ALERTMANAGER = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
 
 
@@ -21,3 +23,11 @@ def payload(name: str) -> dict[str, Any]:
 def count(engine: Engine, table: type[SQLModel]) -> int:
     with Session(engine) as s:
         return int(s.exec(select(func.count()).select_from(table)).one())
+
+
+def escalation_of(engine: Engine, incident_id: int | None) -> Escalation:
+    """Where an incident's escalation stands (the escalation domain's row)."""
+    with Session(engine) as s:
+        state = s.get(Escalation, incident_id)
+        assert state is not None, f"incident {incident_id} has no escalation"
+        return state

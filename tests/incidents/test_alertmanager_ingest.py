@@ -6,7 +6,7 @@ import copy
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from helpers import count, payload
+from helpers import count, escalation_of, payload
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -99,7 +99,7 @@ def test_incident_auto_resolves_when_the_group_resolves(
     assert incident.status == "resolved"
     assert incident.resolved_by == "alertmanager"
     assert incident.open_group_hash is None
-    assert incident.escalation_due_at is None
+    assert escalation_of(catalog, incident.id).due_at is None
     kinds = timeline(catalog, incident.id or 0)
     assert kinds[-2:] == ["alert_resolved", "resolved"]
     assert [m.kind for m in outbox(catalog)] == ["post_incident", "update_incident"]
@@ -117,7 +117,8 @@ def test_refiring_within_the_flap_window_reopens_the_incident(
     assert result["outcome"] == "reopened"
     [incident] = incidents(catalog)
     assert incident.status == "triggered"
-    assert incident.escalation_started_at == clock.now
+    assert escalation_of(catalog, incident.id).started_at == clock.now
+    assert escalation_of(catalog, incident.id).run == 2
     assert "reopened" in timeline(catalog, incident.id or 0)
     with Session(catalog) as s:
         occurrences = s.exec(select(Alert).where(Alert.incident_id == incident.id)).all()
@@ -151,7 +152,7 @@ def test_gpu_alerts_route_by_category_and_page_at_once(client: TestClient, catal
     assert incident.escalation_policy_id == "page-now"
     assert incident.severity == "critical"
     assert incident.routing_warning is None
-    assert incident.paged_at is not None
+    assert escalation_of(catalog, incident.id).paged_at is not None
     pages = [m for m in outbox(catalog) if m.channel == "pagerduty"]
     assert len(pages) == 1
     assert pages[0].payload["event_action"] == "trigger"

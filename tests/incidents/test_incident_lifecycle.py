@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from helpers import payload
+from helpers import escalation_of, payload
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -28,10 +28,7 @@ def open_batch_incident(client: TestClient) -> int:
 
 def tick(engine: Engine, clock: FrozenClock, minutes: int) -> int:
     clock.advance(timedelta(minutes=minutes))
-    with Session(engine) as s:
-        fired = fire_due_escalations(session=s, now=clock())
-        s.commit()
-    return fired
+    return fire_due_escalations(engine=engine, now=clock())
 
 
 def sent(engine: Engine, incident_id: int) -> list[str]:
@@ -209,8 +206,9 @@ def test_reopened_incident_restarts_escalation_from_the_first_step(
     with Session(catalog) as s:
         [incident] = s.exec(select(Incident)).all()
     assert incident.status == "triggered"
-    assert incident.escalation_step == 1  # step 1 (after 0m) fired again at the reopening
-    assert incident.escalation_due_at == clock() + timedelta(minutes=15)
+    state = escalation_of(catalog, incident.id)
+    assert state.next_step == 1  # step 1 (after 0m) fired again at the reopening
+    assert state.due_at == clock() + timedelta(minutes=15)
 
 
 def test_the_actor_can_be_given_in_the_query_string_as_for_rotations(
@@ -228,19 +226,20 @@ def test_the_actor_can_be_given_in_the_query_string_as_for_rotations(
 def test_a_refused_delivery_is_shown_on_the_incident(
     client: TestClient, catalog: Engine, clock: FrozenClock
 ) -> None:
-    from oncall.outbox import PermanentDeliveryError, deliver_due
+    from oncall.outbox import Claimed, Handler, PermanentDeliveryError, deliver_due
     from oncall.scheduler import outbox_failure_on_incident
 
     incident_id = open_batch_incident(client)
 
-    def refuse(_session: Session, _message: OutboxMessage) -> None:
+    def send(_message: Claimed) -> None:
         raise PermanentDeliveryError("400 channel_not_found")
 
+    refuse = Handler(send=send)
     report = deliver_due(
         engine=catalog,
         handlers={"slack": refuse},
         now=clock,
-        on_permanent_failure=outbox_failure_on_incident(clock),
+        on_failure=outbox_failure_on_incident(clock),
     )
     assert report.failed == 1
     detail = client.get(f"/api/v1/incidents/{incident_id}").json()
