@@ -32,6 +32,7 @@ PUBLIC_COMMANDS = (
     "gpu",
     "swap",
     "evidence",
+    "outbox",
 )
 
 
@@ -58,7 +59,15 @@ def test_command_groups_list_their_commands(group: str, commands: set[str]) -> N
 
 
 @pytest.mark.parametrize(
-    "command", [["who"], ["schedule"], ["prs"], ["insights"], ["gpu"], ["incidents", "list"]]
+    "command",
+    [
+        ["who"],
+        ["schedule"],
+        ["incidents", "list"],
+        ["outbox", "list"],
+        ["override", "list"],
+        ["swap", "list"],
+    ],
 )
 def test_listing_commands_take_json(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"])

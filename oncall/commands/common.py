@@ -33,11 +33,12 @@ JsonOption = typer.Option(False, "--json", help="Print JSON.")
 def domain_errors() -> Iterator[None]:
     """Unknown ids, refused requests and missing permissions as one line and exit code 1."""
     from oncall.catalog.service import UnknownEntity
+    from oncall.errors import DomainError
     from oncall.rotations.errors import InvalidRequest, NotAllowed
 
     try:
         yield
-    except (UnknownEntity, InvalidRequest, NotAllowed) as exc:
+    except (UnknownEntity, InvalidRequest, NotAllowed, DomainError) as exc:
         fail(str(exc))
 
 
