@@ -172,6 +172,7 @@ def _store(request: Request, payload: AlertmanagerPayload, *, inline: bool = Fal
                 return result
             except IntegrityError:
                 session.rollback()
+                log.info("webhook: group opened concurrently by another delivery; joining it")
                 if attempt == 2:
                     raise HTTPException(
                         503, "concurrent update; retry", headers={"Retry-After": "1"}

@@ -78,9 +78,6 @@ def test_redelivering_any_payload_right_away_changes_nothing(
     assert run(repeated) == run(deliveries)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(NAMES), min_size=1, max_size=10))
-def test_at_most_one_open_incident_per_group(deliveries: list[str]) -> None:
-    incidents, _, _ = run(deliveries)
-    open_groups = [group for group, status, _, _ in incidents if status != "resolved"]  # type: ignore[misc]
-    assert len(open_groups) == len(set(open_groups))
+# "At most one open incident per group" is a race, not an order: it is tested with concurrent
+# deliveries against PostgreSQL in test_webhook_concurrency.py (sequential deliveries could
+# never break it: the unique index on open_group_hash forbids it).
