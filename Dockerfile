@@ -15,6 +15,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY oncall ./oncall
+# Shipped inside the wheel as oncall/runbooks and oncall/migrations (pyproject force-include).
+COPY runbooks ./runbooks
+COPY alembic ./alembic
 # The [postgres] extra brings psycopg (binary wheels): one image for SQLite and PostgreSQL.
 RUN pip wheel --wheel-dir /wheels ".[postgres]"
 

@@ -17,9 +17,32 @@ from oncall import __version__
 from oncall.clock import Clock, system_clock
 from oncall.config import Settings, get_settings
 from oncall.db import make_engine
+from oncall.errors import Conflict, DomainError, InvalidRequest, NotAllowed, UnknownEntity
 from oncall.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
+
+# Every domain refusal has one HTTP status; a subclass (UnknownIncident, InvalidTransition...)
+# answers as the kind it is.
+HTTP_STATUS: dict[type[DomainError], int] = {
+    UnknownEntity: 404,
+    InvalidRequest: 422,
+    NotAllowed: 403,
+    Conflict: 409,
+}
+
+
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    """The answer to a refused request: its status and the reason, `{"detail": reason}`.
+
+    A 422 has the shape of FastAPI's own request-validation answers (a list of problems with
+    their `loc`), so a client reads every 422 of the API the same way."""
+    status = next((HTTP_STATUS[k] for k in type(exc).__mro__ if k in HTTP_STATUS), 400)
+    if isinstance(exc, InvalidRequest):
+        loc = ["body", exc.field] if exc.field else ["body"]
+        problems = [{"loc": loc, "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": problems}, status_code=status)
+    return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
 def create_app(
@@ -79,6 +102,10 @@ def create_app(
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(DomainError)
+    async def _refused(_request: Request, exc: DomainError) -> JSONResponse:
+        return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

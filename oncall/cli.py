@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import signal
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
+from typer.core import TyperGroup
 
 from oncall import __version__
-from oncall.commands import calendar, later, rotations
+from oncall.commands import calendar, common, later, rotations
 from oncall.commands import config as config_cmd
 from oncall.commands import db as db_cmd
 from oncall.commands import incidents as incidents_cmd
@@ -19,7 +20,17 @@ from oncall.commands import outbox as outbox_cmd
 if TYPE_CHECKING:
     from oncall.config import Settings
 
+
+class _Oncall(TyperGroup):
+    """The root command: every sub-command runs inside the one mapping of domain errors."""
+
+    def invoke(self, ctx: Any) -> Any:  # Any: typer's own (vendored) click Context
+        with common.domain_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Oncall,
     name="oncall",
     help="On-call rotations, incidents, readiness scores and RCAs for data-science teams.",
     no_args_is_help=True,

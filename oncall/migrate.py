@@ -1,9 +1,8 @@
-"""Run and inspect Alembic migrations from the installed package (no alembic.ini needed)."""
+"""Run and inspect Alembic migrations, from a checkout or an installed wheel (no alembic.ini)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -11,12 +10,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+from oncall.shipped import shipped_folder
 
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(shipped_folder("migrations")))
     config.attributes["database_url"] = database_url
     return config
 

@@ -240,6 +240,9 @@ class Handler:
     render: Render | None = None
     recorded: Recorded | None = None
     name: str | None = None
+    # Nothing leaves the process (the console): a batch is recorded in one transaction, since
+    # repeating a log line after a failed commit harms nobody.
+    local: bool = False
 
 
 @dataclass
@@ -348,25 +351,30 @@ def _release(engine: Engine, ids: list[int], worker: str) -> None:
 
 
 def _record_delivered(
-    engine: Engine, message: Claimed, handler: Handler, result: Mapping[str, Any], now: datetime
+    engine: Engine,
+    delivered: list[tuple[Claimed, Mapping[str, Any]]],
+    handler: Handler,
+    now: datetime,
 ) -> None:
+    """Mark rows delivered, with what their answers mean, in one transaction."""
     with session_scope(engine) as session:
-        session.connection().execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.id == message.id)
-            .where(OUTBOX.c.delivered_at.is_(None))
-            .values(
-                delivered_at=now,
-                delivered_via=handler.name or message.channel,
-                attempts=OUTBOX.c.attempts + 1,
-                result=dict(result),
-                last_error=None,
-                claimed_by=None,
-                lease_until=None,
+        for message, result in delivered:
+            session.connection().execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == message.id)
+                .where(OUTBOX.c.delivered_at.is_(None))
+                .values(
+                    delivered_at=now,
+                    delivered_via=handler.name or message.channel,
+                    attempts=OUTBOX.c.attempts + 1,
+                    result=dict(result),
+                    last_error=None,
+                    claimed_by=None,
+                    lease_until=None,
+                )
             )
-        )
-        if handler.recorded is not None:
-            handler.recorded(session, message, result)
+            if handler.recorded is not None:
+                handler.recorded(session, message, result)
 
 
 def _record_failure(
@@ -438,6 +446,7 @@ def deliver_channel(
         engine=engine, channel=channel, worker=worker, now=now(), render=handler.render, limit=limit
     )
     report.claimed = len(batch)
+    local: list[tuple[Claimed, Mapping[str, Any]]] = []
     for index, message in enumerate(batch):
         if now() >= message.lease_until - LEASE_MARGIN:
             # A slow target ate the lease: hand the rest back rather than race another worker.
@@ -454,8 +463,13 @@ def deliver_channel(
             elif outcome == "dead":
                 report.dead += 1
             continue
-        _record_delivered(engine, message, handler, result, now())
+        if handler.local:
+            local.append((message, result))
+        else:  # recorded before the next send: a crash repeats at most this one
+            _record_delivered(engine, [(message, result)], handler, now())
         report.delivered += 1
+    if local:
+        _record_delivered(engine, local, handler, now())
     return report
 
 
@@ -633,7 +647,9 @@ def retry_message(*, session: Session, message_id: int, now: datetime) -> Outbox
 
     row = session.get(OutboxMessage, message_id)
     if row is None:
-        raise UnknownEntity(f"unknown outbox message {message_id}")
+        raise UnknownEntity(
+            "outbox message", str(message_id), message=f"unknown outbox message {message_id}"
+        )
     if row.delivered_at is not None:
         raise Conflict(f"outbox message {message_id} was delivered at {row.delivered_at:%c}")
     if row.failed_at is None:

@@ -1,5 +1,8 @@
 """The wheel carries what the service needs at run time: migrations, runbooks, the example
-catalog and payloads. `oncall db upgrade` must work from an installed wheel, not a checkout."""
+catalog and payloads. `oncall db upgrade` must work from an installed wheel, not a checkout.
+
+A checkout keeps the migrations in alembic/ and the runbooks in runbooks/, at the top; the wheel
+carries them inside the package as oncall/migrations and oncall/runbooks."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from oncall.migrate import head_revision
+from oncall import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +54,8 @@ def test_wheel_contains_migrations_runbooks_and_examples(wheel: Path) -> None:
     assert "oncall/examples/alertmanager/drift-firing.json" in names
     assert "oncall/py.typed" in names
     assert not any(n.startswith("tests/") for n in names)
+    # At the top of site-packages, alembic/ would shadow the Alembic library itself.
+    assert not any(n.startswith(("alembic/", "runbooks/")) for n in names)
 
 
 def test_db_upgrade_and_runbooks_work_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:
@@ -88,6 +93,23 @@ def test_db_upgrade_and_runbooks_work_from_the_installed_wheel(wheel: Path, tmp_
         check=True,
     )
     assert probe.stdout.strip().startswith(str(target))
+    located = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from oncall.shipped import shipped_folder as f;"
+            "print(f('migrations')); print(f('runbooks'))",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert located.stdout.split() == [
+        str(target / "oncall" / "migrations"),
+        str(target / "oncall" / "runbooks"),
+    ]
     upgraded = subprocess.run(
         [sys.executable, "-m", "oncall.cli", "db", "upgrade"],
         cwd=work,
@@ -97,7 +119,7 @@ def test_db_upgrade_and_runbooks_work_from_the_installed_wheel(wheel: Path, tmp_
         timeout=120,
     )
     assert upgraded.returncode == 0, upgraded.stderr
-    assert f"upgraded empty -> {head_revision()}" in upgraded.stdout
+    assert f"upgraded empty -> {migrate.head_revision()}" in upgraded.stdout
     served = subprocess.run(
         [
             sys.executable,

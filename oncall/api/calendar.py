@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response
 
 from oncall.api.deps import NowDep, SessionDep
-from oncall.rotations.feeds import UnknownFeed, calendar_feed
+from oncall.rotations.feeds import calendar_feed
 
 router = APIRouter(tags=["calendar"])
 
@@ -17,11 +17,8 @@ router = APIRouter(tags=["calendar"])
 )
 def feed(token: str, session: SessionDep, now: NowDep) -> Response:
     """A rotation's or a person's shifts, 30 days back to 180 days ahead, as iCalendar."""
-    try:
-        body = calendar_feed(session=session, token=token, now=now)
-    except UnknownFeed as exc:
-        # Unknown and revoked look the same: a guesser learns nothing.
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    # Unknown and revoked tokens are the same UnknownFeed, one 404: a guesser learns nothing.
+    body = calendar_feed(session=session, token=token, now=now)
     return Response(
         content=body,
         media_type="text/calendar; charset=utf-8",

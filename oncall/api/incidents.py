@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, Query
 from sqlmodel import Session
 
+from oncall.actors import check_actor
 from oncall.api.deps import NowDep, SessionDep, TokenDep
-from oncall.catalog.models import Person
 from oncall.escalation import service as escalation
 from oncall.incidents import service
 from oncall.incidents.schemas import (
@@ -32,18 +31,11 @@ ByQuery = Annotated[
 def _actor(session: Session, body: ActorBody | None, by: str | None = None) -> str:
     """The person acting: `by` in the JSON body or in the query string; `api` without it."""
     person = body.by if body is not None and body.by is not None else by
-    if person is None:
-        return "api"
-    if session.get(Person, person) is None:
-        raise HTTPException(422, f"unknown person {person!r} in 'by'")
-    return person
+    return check_actor(session=session, by="api" if person is None else person)
 
 
 def _detail(session: Session, incident_id: int) -> IncidentDetail:
-    try:
-        incident = service.get_incident(session=session, incident_id=incident_id)
-    except service.UnknownIncident as exc:
-        raise HTTPException(404, str(exc)) from None
+    incident = service.get_incident(session=session, incident_id=incident_id)
     state = escalation.state_of(session=session, incident_id=incident_id)
     return IncidentDetail(
         **IncidentPublic.of(incident, state).model_dump(),
@@ -73,20 +65,6 @@ def show_incident(incident_id: int, session: SessionDep) -> IncidentDetail:
     return _detail(session, incident_id)
 
 
-def _act(session: Session, incident_id: int, change: Callable[[], object]) -> IncidentDetail:
-    """Run one change, commit it, answer with the incident; domain errors become 404/409."""
-    try:
-        change()
-        session.commit()
-    except service.UnknownIncident as exc:
-        session.rollback()
-        raise HTTPException(404, str(exc)) from None
-    except service.InvalidTransition as exc:
-        session.rollback()
-        raise HTTPException(409, str(exc)) from None
-    return _detail(session, incident_id)
-
-
 @router.post("/{incident_id}/ack", response_model=IncidentDetail, dependencies=[TokenDep])
 def ack_incident(
     incident_id: int,
@@ -96,11 +74,9 @@ def ack_incident(
     by_query: ByQuery = None,
 ) -> IncidentDetail:
     by = _actor(session, body, by_query)
-    return _act(
-        session,
-        incident_id,
-        lambda: service.acknowledge(session=session, incident_id=incident_id, by=by, now=now),
-    )
+    service.acknowledge(session=session, incident_id=incident_id, by=by, now=now)
+    session.commit()
+    return _detail(session, incident_id)
 
 
 @router.post("/{incident_id}/resolve", response_model=IncidentDetail, dependencies=[TokenDep])
@@ -113,13 +89,9 @@ def resolve_incident(
 ) -> IncidentDetail:
     by = _actor(session, body, by_query)
     note = body.note if body else None
-    return _act(
-        session,
-        incident_id,
-        lambda: service.resolve(
-            session=session, incident_id=incident_id, by=by, now=now, note=note
-        ),
-    )
+    service.resolve(session=session, incident_id=incident_id, by=by, now=now, note=note)
+    session.commit()
+    return _detail(session, incident_id)
 
 
 @router.post("/{incident_id}/notes", response_model=IncidentDetail, dependencies=[TokenDep])
@@ -127,15 +99,9 @@ def add_note(
     incident_id: int, body: NoteBody, session: SessionDep, now: NowDep, by_query: ByQuery = None
 ) -> IncidentDetail:
     by = _actor(session, body, by_query)
-    if not body.text.strip():
-        raise HTTPException(422, "a note needs text")
-    return _act(
-        session,
-        incident_id,
-        lambda: service.add_note(
-            session=session, incident_id=incident_id, by=by, text=body.text, now=now
-        ),
-    )
+    service.add_note(session=session, incident_id=incident_id, by=by, text=body.text, now=now)
+    session.commit()
+    return _detail(session, incident_id)
 
 
 @router.post("/{incident_id}/escalate", response_model=IncidentDetail, dependencies=[TokenDep])
@@ -147,8 +113,6 @@ def escalate_incident(
     by_query: ByQuery = None,
 ) -> IncidentDetail:
     by = _actor(session, body, by_query)
-    return _act(
-        session,
-        incident_id,
-        lambda: service.escalate(session=session, incident_id=incident_id, by=by, now=now),
-    )
+    service.escalate(session=session, incident_id=incident_id, by=by, now=now)
+    session.commit()
+    return _detail(session, incident_id)

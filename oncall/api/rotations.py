@@ -7,8 +7,7 @@ offset are read as UTC.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,9 +17,8 @@ from sqlmodel import Session, col, select
 
 from oncall.api.deps import NowDep, SessionDep, TokenDep
 from oncall.catalog.models import Person
-from oncall.catalog.service import UnknownEntity, get_rotation
+from oncall.catalog.service import get_rotation
 from oncall.rotations import service, swaps
-from oncall.rotations.errors import InvalidRequest, NotAllowed
 from oncall.rotations.models import Swap
 from oncall.rotations.schedule import Shift
 
@@ -29,23 +27,6 @@ router = APIRouter(prefix="/api/v1", tags=["rotations"])
 MAX_RANGE = timedelta(days=366)
 DEFAULT_RANGE = timedelta(days=14)
 ByParam = Query("api", description="Person id of who acts (recorded); `api` when absent.")
-
-
-@contextmanager
-def domain_errors() -> Iterator[None]:
-    """Domain errors as HTTP answers: unknown ids 404, refusals 403, bad requests 422."""
-    try:
-        yield
-    except UnknownEntity as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
-    except NotAllowed as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from None
-    except InvalidRequest as exc:
-        loc = ["body", exc.field] if exc.field else ["body"]
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"loc": loc, "msg": str(exc), "type": "value_error"}],
-        ) from None
 
 
 def _utc(value: datetime | None, default: datetime) -> datetime:
@@ -84,12 +65,11 @@ def who_is_on_call(
 ) -> dict[str, Any]:
     """Who is on call: layers, restrictions, swaps and overrides applied."""
     when = _utc(at, now)
-    with domain_errors():
-        if rotation is not None:
-            row = get_rotation(session=session, rotation_id=rotation)
-            pairs = [(row, service.who_is_on_call(session=session, rotation_id=row.id, at=when))]
-        else:
-            pairs = service.who_is_on_call_everywhere(session=session, at=when)
+    if rotation is not None:
+        row = get_rotation(session=session, rotation_id=rotation)
+        pairs = [(row, service.who_is_on_call(session=session, rotation_id=row.id, at=when))]
+    else:
+        pairs = service.who_is_on_call_everywhere(session=session, at=when)
     shifts = [s for _, s in pairs if s is not None]
     names = _names(session, shifts)
     return {
@@ -115,10 +95,7 @@ def shifts(
         raise _bad_query("to", "`to` must be after `from`")
     if finish - begin > MAX_RANGE:
         raise _bad_query("to", f"ask for at most {MAX_RANGE.days} days at a time")
-    with domain_errors():
-        found = service.final_shifts(
-            session=session, rotation_id=rotation_id, start=begin, end=finish
-        )
+    found = service.final_shifts(session=session, rotation_id=rotation_id, start=begin, end=finish)
     names = _names(session, found)
     return {
         "rotation_id": rotation_id,
@@ -141,10 +118,7 @@ def fairness(
     begin = _utc(start, finish - timedelta(days=28))
     if finish <= begin or finish - begin > MAX_RANGE:
         raise _bad_query("to", f"`to` must be after `from`, at most {MAX_RANGE.days} days")
-    with domain_errors():
-        loads = service.load_report(
-            session=session, rotation_id=rotation_id, start=begin, end=finish
-        )
+    loads = service.load_report(session=session, rotation_id=rotation_id, start=begin, end=finish)
     return {
         "rotation_id": rotation_id,
         "from": begin.isoformat(),
@@ -172,10 +146,9 @@ def list_overrides(
     now: NowDep,
     include_past: bool = Query(False, alias="all", description="Also ended and removed ones."),
 ) -> list[dict[str, Any]]:
-    with domain_errors():
-        rows = service.list_overrides(
-            session=session, now=now, rotation_id=rotation_id, include_past=include_past
-        )
+    rows = service.list_overrides(
+        session=session, now=now, rotation_id=rotation_id, include_past=include_past
+    )
     return [service.override_dict(o) for o in rows]
 
 
@@ -188,17 +161,16 @@ def add_override(
     rotation_id: str, body: OverrideIn, session: SessionDep, now: NowDep, by: str = ByParam
 ) -> dict[str, Any]:
     """`person_id` covers the rotation from `starts_at` to `ends_at`; a later override wins."""
-    with domain_errors():
-        override = service.add_override(
-            session=session,
-            rotation_id=rotation_id,
-            person_id=body.person_id,
-            start=_utc(body.starts_at, now),
-            end=_utc(body.ends_at, now),
-            now=now,
-            by=by,
-            note=body.note,
-        )
+    override = service.add_override(
+        session=session,
+        rotation_id=rotation_id,
+        person_id=body.person_id,
+        start=_utc(body.starts_at, now),
+        end=_utc(body.ends_at, now),
+        now=now,
+        by=by,
+        note=body.note,
+    )
     session.commit()
     return service.override_dict(override)
 
@@ -208,11 +180,10 @@ def remove_override(
     rotation_id: str, override_id: int, session: SessionDep, now: NowDep, by: str = ByParam
 ) -> dict[str, Any]:
     """Remove an override; one in progress is cut short now, one that ended stays history."""
-    with domain_errors():
-        get_rotation(session=session, rotation_id=rotation_id)
-        override = service.remove_override(
-            session=session, override_id=override_id, now=now, by=by, rotation_id=rotation_id
-        )
+    get_rotation(session=session, rotation_id=rotation_id)
+    override = service.remove_override(
+        session=session, override_id=override_id, now=now, by=by, rotation_id=rotation_id
+    )
     session.commit()
     return service.override_dict(override)
 
@@ -238,10 +209,9 @@ def list_swaps(
     include_past: bool = Query(False, alias="all", description="Also past and closed swaps."),
 ) -> list[dict[str, Any]]:
     """Open and accepted swaps of shifts not over; `problem` says why one no longer applies."""
-    with domain_errors():
-        reports = swaps.list_swaps(
-            session=session, now=now, rotation_id=rotation_id, include_past=include_past
-        )
+    reports = swaps.list_swaps(
+        session=session, now=now, rotation_id=rotation_id, include_past=include_past
+    )
     return [r.to_dict() for r in reports]
 
 
@@ -252,18 +222,17 @@ def request_swap(
     rotation_id: str, body: SwapIn, session: SessionDep, now: NowDep, by: str = ByParam
 ) -> dict[str, Any]:
     """Ask `to_person_id` to take the shift of `layer` starting at `shift_start`."""
-    with domain_errors():
-        swap = swaps.request_swap(
-            session=session,
-            rotation_id=rotation_id,
-            layer=body.layer,
-            shift_start=_utc(body.shift_start, now),
-            from_person_id=body.from_person_id,
-            to_person_id=body.to_person_id,
-            now=now,
-            by=by,
-            note=body.note,
-        )
+    swap = swaps.request_swap(
+        session=session,
+        rotation_id=rotation_id,
+        layer=body.layer,
+        shift_start=_utc(body.shift_start, now),
+        from_person_id=body.from_person_id,
+        to_person_id=body.to_person_id,
+        now=now,
+        by=by,
+        note=body.note,
+    )
     session.commit()
     return swaps.SwapReport(swap, None).to_dict()
 
@@ -276,9 +245,8 @@ def _decide(
     now: datetime,
     by: str,
 ) -> dict[str, Any]:
-    with domain_errors():
-        get_rotation(session=session, rotation_id=rotation_id)
-        swap = action(session=session, swap_id=swap_id, now=now, by=by, rotation_id=rotation_id)
+    get_rotation(session=session, rotation_id=rotation_id)
+    swap = action(session=session, swap_id=swap_id, now=now, by=by, rotation_id=rotation_id)
     session.commit()
     return swaps.SwapReport(swap, None).to_dict()
 

@@ -1,14 +1,14 @@
-"""GET /runbooks/{name}: the runbooks shipped in the package, linked from alert rules."""
+"""GET /runbooks/{name}: the runbooks linked from alert rules (see oncall/shipped.py)."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import PlainTextResponse
 
-RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
+from oncall.shipped import shipped_folder
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\.md$")
 
 router = APIRouter(tags=["runbooks"])
@@ -23,7 +23,7 @@ def runbook_index() -> PlainTextResponse:
 def runbook(name: str) -> PlainTextResponse:
     if not (_NAME.match(name) or name == "README.md"):
         raise HTTPException(404, f"no runbook named {name!r}")
-    path = RUNBOOKS / name
+    path = shipped_folder("runbooks") / name
     if not path.is_file():
         raise HTTPException(404, f"no runbook named {name!r}")
     text = path.read_text(encoding="utf-8")

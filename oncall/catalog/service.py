@@ -21,15 +21,7 @@ from oncall.catalog.models import (
     Team,
 )
 from oncall.catalog.schema import CatalogSpec
-
-
-class UnknownEntity(LookupError):
-    """A team, person, rotation, policy or model id that the catalog does not hold."""
-
-    def __init__(self, kind: str, entity_id: str) -> None:
-        self.kind = kind
-        self.entity_id = entity_id
-        super().__init__(f"unknown {kind} {entity_id!r}")
+from oncall.errors import UnknownEntity as UnknownEntity  # importable from here as before
 
 
 @dataclass

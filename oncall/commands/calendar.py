@@ -43,7 +43,7 @@ def calendar_export(
     finish = common.parse_when(end, field="--to", default=default_end)
     if finish <= begin:
         common.fail(f"--to ({finish.isoformat()}) must be after --from ({begin.isoformat()})")
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         if rotation is not None:
             data = export_rotation_ics(
                 session=session,
@@ -75,7 +75,7 @@ def token_create(
     from oncall.rotations.feeds import create_calendar_token, feed_url
 
     settings = common.settings()
-    with common.session(settings) as session, common.domain_errors():
+    with common.session(settings) as session:
         row, token = create_calendar_token(
             session=session, now=common.now(), rotation_id=rotation, person_id=person
         )
@@ -104,7 +104,7 @@ def token_revoke(token_id: int = typer.Argument(..., help="Token id (see `token 
     """Revoke a feed token: its URL answers 404 from now on."""
     from oncall.rotations.feeds import revoke_calendar_token
 
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         row = revoke_calendar_token(session=session, token_id=token_id, now=common.now())
     typer.echo(f"token {row.id} revoked")
 
@@ -114,7 +114,7 @@ def token_list(as_json: bool = JsonOption) -> None:
     """Feed tokens (without the secrets, which are not stored)."""
     from oncall.rotations.feeds import list_calendar_tokens
 
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         rows = list_calendar_tokens(session=session)
     items = [
         {

@@ -31,14 +31,14 @@ JsonOption = typer.Option(False, "--json", help="Print JSON.")
 
 @contextmanager
 def domain_errors() -> Iterator[None]:
-    """Unknown ids, refused requests and missing permissions as one line and exit code 1."""
-    from oncall.catalog.service import UnknownEntity
+    """A refused request (oncall.errors) as `error: <reason>` and exit code 1, no traceback.
+
+    The root command (`oncall.cli`) runs every sub-command inside it."""
     from oncall.errors import DomainError
-    from oncall.rotations.errors import InvalidRequest, NotAllowed
 
     try:
         yield
-    except (UnknownEntity, InvalidRequest, NotAllowed, DomainError) as exc:
+    except DomainError as exc:
         fail(str(exc))
 
 

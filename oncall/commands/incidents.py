@@ -11,16 +11,6 @@ app = typer.Typer(help="Incidents from Alertmanager alerts.", no_args_is_help=Tr
 ByOption = typer.Option(None, "--by", help="Person id recorded as the actor (default: cli).")
 
 
-def _actor(session: object, by: str | None) -> str:
-    if by is None:
-        return "cli"
-    from oncall.catalog.models import Person
-
-    if session.get(Person, by) is None:  # type: ignore[attr-defined]
-        common.fail(f"--by: unknown person {by!r}")
-    return by
-
-
 def _public(session: object, incident: object) -> dict[str, object]:
     from oncall.escalation.service import state_of
     from oncall.incidents.schemas import IncidentPublic
@@ -66,10 +56,7 @@ def show(
     from oncall.incidents import service
 
     with common.session() as session:
-        try:
-            incident = service.get_incident(session=session, incident_id=incident_id)
-        except service.UnknownIncident as exc:
-            common.fail(str(exc))
+        incident = service.get_incident(session=session, incident_id=incident_id)
         alerts = service.alerts_of(session=session, incident_id=incident_id)
         timeline = service.timeline_of(session=session, incident_id=incident_id)
         if as_json:
@@ -98,28 +85,26 @@ def show(
 
 
 def _transition(incident_id: int, by: str | None, action: str, note: str | None = None) -> None:
+    from oncall.actors import check_actor
     from oncall.incidents import service
 
     with common.session() as session:
-        actor = _actor(session, by)
-        try:
-            if action == "ack":
-                incident = service.acknowledge(
-                    session=session, incident_id=incident_id, by=actor, now=common.now()
-                )
-                typer.echo(f"#{incident.id} acknowledged by {actor}")
-            elif action == "resolve":
-                incident = service.resolve(
-                    session=session, incident_id=incident_id, by=actor, now=common.now(), note=note
-                )
-                typer.echo(f"#{incident.id} resolved by {incident.resolved_by}")
-            else:
-                what = service.escalate(
-                    session=session, incident_id=incident_id, by=actor, now=common.now()
-                )
-                typer.echo(f"#{incident_id} escalated: {what}")
-        except (service.UnknownIncident, service.InvalidTransition) as exc:
-            common.fail(str(exc))
+        actor = check_actor(session=session, by="cli" if by is None else by)
+        if action == "ack":
+            incident = service.acknowledge(
+                session=session, incident_id=incident_id, by=actor, now=common.now()
+            )
+            typer.echo(f"#{incident.id} acknowledged by {actor}")
+        elif action == "resolve":
+            incident = service.resolve(
+                session=session, incident_id=incident_id, by=actor, now=common.now(), note=note
+            )
+            typer.echo(f"#{incident.id} resolved by {incident.resolved_by}")
+        else:
+            what = service.escalate(
+                session=session, incident_id=incident_id, by=actor, now=common.now()
+            )
+            typer.echo(f"#{incident_id} escalated: {what}")
 
 
 @app.command()

@@ -78,7 +78,7 @@ def who(
     from oncall.rotations import service
 
     when = common.parse_when(at, field="--at")
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         if rotation is not None:
             row = get_rotation(session=session, rotation_id=rotation)
             pairs = [(row, service.who_is_on_call(session=session, rotation_id=row.id, at=when))]
@@ -123,7 +123,7 @@ def schedule(
 
     begin = common.parse_when(start, field="--from")
     end = begin + timedelta(days=days)
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         row = get_rotation(session=session, rotation_id=rotation)
         if fairness:
             loads = service.load_report(session=session, rotation_id=rotation, start=begin, end=end)
@@ -187,7 +187,7 @@ def override_add(
 
     begin = common.parse_when(start, field="--from")
     finish = common.parse_when(end, field="--to")
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         override = service.add_override(
             session=session,
             rotation_id=rotation,
@@ -216,7 +216,7 @@ def override_list(
     """Current and upcoming overrides (all of them with --all)."""
     from oncall.rotations import service
 
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         rows = service.list_overrides(
             session=session, now=common.now(), rotation_id=rotation, include_past=include_past
         )
@@ -237,7 +237,7 @@ def override_remove(
     """Remove an override (one in progress ends now; one that ended stays as history)."""
     from oncall.rotations import service
 
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         override = service.remove_override(
             session=session, override_id=override_id, now=common.now(), by=by
         )
@@ -267,7 +267,7 @@ def swap_request(
     from oncall.rotations import swaps
     from oncall.rotations.wallclock import local_to_utc
 
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         row = get_rotation(session=session, rotation_id=rotation)
         try:
             parsed = datetime.fromisoformat(start)
@@ -304,7 +304,7 @@ def _decide(action: str, swap_id: int, by: str) -> None:
     }
     from oncall.catalog.service import get_rotation
 
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         swap = functions[action](session=session, swap_id=swap_id, now=common.now(), by=by)
         zone = get_rotation(session=session, rotation_id=swap.rotation_id).timezone
         text = swaps.describe_swap(swap, zone)
@@ -339,7 +339,7 @@ def swap_list(
     from oncall.catalog.service import list_rotations
     from oncall.rotations import swaps
 
-    with common.session() as session, common.domain_errors():
+    with common.session() as session:
         reports = swaps.list_swaps(
             session=session, now=common.now(), rotation_id=rotation, include_past=include_past
         )

@@ -16,6 +16,7 @@ from sqlalchemy import Table, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from oncall.errors import Conflict, InvalidRequest, UnknownEntity
 from oncall.escalation import scheduled
 from oncall.escalation import service as escalation
 from oncall.incidents import flows
@@ -34,13 +35,13 @@ INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
 log = logging.getLogger(__name__)
 
 
-class UnknownIncident(LookupError):
+class UnknownIncident(UnknownEntity):
     def __init__(self, incident_id: int) -> None:
         self.incident_id = incident_id
-        super().__init__(f"unknown incident {incident_id}")
+        super().__init__("incident", str(incident_id), message=f"unknown incident {incident_id}")
 
 
-class InvalidTransition(ValueError):
+class InvalidTransition(Conflict):
     """An action that the incident's status does not allow (e.g. acknowledging a resolved one)."""
 
 
@@ -192,7 +193,7 @@ def add_note(
     incident = get_incident(session=session, incident_id=incident_id)
     text = text.strip()
     if not text:
-        raise ValueError("a note needs text")
+        raise InvalidRequest("a note needs text", field="text")
     record_event(session, incident, now, EventKind.note, text[:4000], actor=by)
     incident.updated_at = now
     session.add(incident)

@@ -78,4 +78,4 @@ def console_handler(printer: Printer | None = None) -> Handler:
             log.info("%s (console: no credentials configured)", message.rendered)
         return {"console": True}
 
-    return Handler(send=send, render=render, name="console")
+    return Handler(send=send, render=render, name="console", local=True)

@@ -13,19 +13,22 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from oncall.catalog.service import UnknownEntity, get_person, get_rotation
-from oncall.rotations.errors import InvalidRequest
+from oncall.catalog.service import get_person, get_rotation
+from oncall.errors import InvalidRequest, UnknownEntity
 from oncall.rotations.ical import export_person_ics, export_rotation_ics, feed_window
 from oncall.rotations.models import CalendarToken
 
 TOKEN_BYTES = 32
 
 
-class UnknownFeed(LookupError):
+class UnknownFeed(UnknownEntity):
     """No active feed for that token (never issued, or revoked)."""
 
     def __init__(self) -> None:
-        super().__init__("no such calendar feed (unknown or revoked token)")
+        # The token is a secret: it is neither kept nor repeated in the message.
+        super().__init__(
+            "calendar feed", "", message="no such calendar feed (unknown or revoked token)"
+        )
 
 
 def hash_token(token: str) -> str:

@@ -19,10 +19,11 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from oncall.actors import SYSTEM_ACTORS, check_actor
 from oncall.catalog.models import Person, Rotation, Team
 from oncall.catalog.schema import CatalogSpec
-from oncall.catalog.service import UnknownEntity, get_person, get_rotation, list_rotations
-from oncall.rotations.errors import InvalidRequest, NotAllowed
+from oncall.catalog.service import get_person, get_rotation, list_rotations
+from oncall.errors import InvalidRequest, NotAllowed, UnknownEntity
 from oncall.rotations.fairness import Load, fairness
 from oncall.rotations.models import Override, Swap, SwapStatus
 from oncall.rotations.schedule import (
@@ -43,8 +44,6 @@ from oncall.rotations.wallclock import utc_to_local
 if TYPE_CHECKING:
     from oncall.rotations.swaps import SwapReport
 
-# Actors that are not people: a token-authenticated API caller, the local command line.
-SYSTEM_ACTORS = frozenset({"api", "cli", "slack", "system"})
 GAP_HORIZON = timedelta(days=90)
 _TICK = timedelta(microseconds=1)
 
@@ -282,15 +281,6 @@ def load_report(
 # --- who may do what -------------------------------------------------------------------------
 
 
-def actor_id(session: Session, by: str) -> str:
-    if by in SYSTEM_ACTORS:
-        return by
-    person = session.get(Person, by)
-    if person is None:
-        raise InvalidRequest(f"unknown person {by!r} (by)", field="by")
-    return by
-
-
 def _leads(session: Session, rotation: Rotation) -> set[str]:
     team = session.get(Team, rotation.team_id)
     return set(team.leads) if team else set()
@@ -345,7 +335,7 @@ def add_override(
     it corrects the record of who carried the pager."""
     rotation = active_rotation(session, rotation_id)
     active_person(session, person_id, "person_id")
-    by = actor_id(session, by)
+    by = check_actor(session=session, by=by)
     require_permission(session, rotation, by, {person_id}, "add overrides for others")
     start, end = aware(start, "start"), aware(end, "end")
     if end <= start:
@@ -418,7 +408,7 @@ def remove_override(
             field="override_id",
         )
     rotation = get_rotation(session=session, rotation_id=override.rotation_id)
-    by = actor_id(session, by)
+    by = check_actor(session=session, by=by)
     require_permission(
         session, rotation, by, {override.person_id, override.created_by}, "remove it"
     )

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from oncall.actors import check_actor
 from oncall.catalog.models import Rotation
-from oncall.catalog.service import UnknownEntity, get_rotation, list_rotations
-from oncall.rotations.errors import InvalidRequest
+from oncall.catalog.service import get_rotation, list_rotations
+from oncall.errors import InvalidRequest, UnknownEntity
 from oncall.rotations.models import Swap, SwapStatus
 from oncall.rotations.schedule import (
     RotationPlan,
@@ -32,7 +33,6 @@ from oncall.rotations.schedule import (
 from oncall.rotations.service import (
     active_person,
     active_rotation,
-    actor_id,
     aware,
     require_permission,
     rotation_plan,
@@ -174,7 +174,7 @@ def request_swap(
     rotation = active_rotation(session, rotation_id)
     active_person(session, from_person_id, "from_person_id")
     active_person(session, to_person_id, "to_person_id")
-    by = actor_id(session, by)
+    by = check_actor(session=session, by=by)
     require_permission(session, rotation, by, {from_person_id}, "give away someone else's shift")
     if from_person_id == to_person_id:
         raise InvalidRequest("a swap needs two different people", field="to_person_id")
@@ -230,7 +230,7 @@ def accept_swap(
     """The to-person (or a lead) takes the shift. Other open requests to give away the same
     shift from the same person are cancelled: the shift has gone."""
     swap, rotation = _pending(session, swap_id, rotation_id)
-    by = actor_id(session, by)
+    by = check_actor(session=session, by=by)
     require_permission(session, rotation, by, {swap.to_person_id}, "accept it")
     if rotation.retired_at is not None:
         raise InvalidRequest(f"rotation {rotation.id!r} is retired", field="swap_id")
@@ -287,7 +287,7 @@ def _answer(
 ) -> Swap:
     """Close a pending request as declined (by the person asked) or cancelled (by the asker)."""
     swap, rotation = _pending(session, swap_id, rotation_id)
-    by = actor_id(session, by)
+    by = check_actor(session=session, by=by)
     allowed = (
         {swap.to_person_id}
         if status == SwapStatus.declined

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
 TESTS_DIR = ROOT / "deploy" / "prometheus" / "tests"
 ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
-RUNBOOKS_DIR = ROOT / "oncall" / "runbooks"
+RUNBOOKS_DIR = ROOT / "runbooks"
 
 RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
 TEST_FILES = sorted(TESTS_DIR.glob("*.test.yml"))

@@ -13,8 +13,8 @@ from sqlmodel import Session
 
 from oncall.catalog.models import Rotation
 from oncall.catalog.service import UnknownEntity
+from oncall.errors import InvalidRequest, NotAllowed
 from oncall.rotations import service
-from oncall.rotations.errors import InvalidRequest, NotAllowed
 
 NY = "America/New_York"
 R = "growth-primary"

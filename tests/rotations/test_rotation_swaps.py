@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from oncall.catalog.loader import parse_catalog_text
 from oncall.catalog.service import apply_catalog
+from oncall.errors import InvalidRequest, NotAllowed
 from oncall.rotations import service, swaps
-from oncall.rotations.errors import InvalidRequest, NotAllowed
 from oncall.rotations.models import SwapStatus
 
 NY = "America/New_York"
