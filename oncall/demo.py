@@ -183,7 +183,7 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
 
 
 def _show_on_call(session: Any, now: datetime) -> None:
-    from oncall.rotations.service import who_is_on_call_everywhere
+    from oncall.rotations.queries import who_is_on_call_everywhere
 
     _say()
     _say(f"   on call now ({now:%a %Y-%m-%d %H:%M} UTC):")

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 from oncall.api.deps import NowDep, SessionDep
 from oncall.catalog.models import Person
 from oncall.incidents.service import list_incidents
-from oncall.rotations.service import who_is_on_call_everywhere
+from oncall.rotations.queries import who_is_on_call_everywhere
 from oncall.templating import render
 
 router = APIRouter(tags=["dashboard"])

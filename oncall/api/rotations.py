@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from oncall.api.deps import NowDep, SessionDep, TokenDep
 from oncall.catalog.models import Person
 from oncall.catalog.service import get_rotation
-from oncall.rotations import service, swaps
+from oncall.rotations import overrides, queries, swaps
 from oncall.rotations.models import Swap
 from oncall.rotations.schedule import Shift
 
@@ -67,9 +67,9 @@ def who_is_on_call(
     when = _utc(at, now)
     if rotation is not None:
         row = get_rotation(session=session, rotation_id=rotation)
-        pairs = [(row, service.who_is_on_call(session=session, rotation_id=row.id, at=when))]
+        pairs = [(row, queries.who_is_on_call(session=session, rotation_id=row.id, at=when))]
     else:
-        pairs = service.who_is_on_call_everywhere(session=session, at=when)
+        pairs = queries.who_is_on_call_everywhere(session=session, at=when)
     shifts = [s for _, s in pairs if s is not None]
     names = _names(session, shifts)
     return {
@@ -95,7 +95,7 @@ def shifts(
         raise _bad_query("to", "`to` must be after `from`")
     if finish - begin > MAX_RANGE:
         raise _bad_query("to", f"ask for at most {MAX_RANGE.days} days at a time")
-    found = service.final_shifts(session=session, rotation_id=rotation_id, start=begin, end=finish)
+    found = queries.final_shifts(session=session, rotation_id=rotation_id, start=begin, end=finish)
     names = _names(session, found)
     return {
         "rotation_id": rotation_id,
@@ -118,7 +118,7 @@ def fairness(
     begin = _utc(start, finish - timedelta(days=28))
     if finish <= begin or finish - begin > MAX_RANGE:
         raise _bad_query("to", f"`to` must be after `from`, at most {MAX_RANGE.days} days")
-    loads = service.load_report(session=session, rotation_id=rotation_id, start=begin, end=finish)
+    loads = queries.load_report(session=session, rotation_id=rotation_id, start=begin, end=finish)
     return {
         "rotation_id": rotation_id,
         "from": begin.isoformat(),
@@ -146,10 +146,10 @@ def list_overrides(
     now: NowDep,
     include_past: bool = Query(False, alias="all", description="Also ended and removed ones."),
 ) -> list[dict[str, Any]]:
-    rows = service.list_overrides(
+    rows = overrides.list_overrides(
         session=session, now=now, rotation_id=rotation_id, include_past=include_past
     )
-    return [service.override_dict(o) for o in rows]
+    return [overrides.override_dict(o) for o in rows]
 
 
 @router.post(
@@ -161,7 +161,7 @@ def add_override(
     rotation_id: str, body: OverrideIn, session: SessionDep, now: NowDep, by: str = ByParam
 ) -> dict[str, Any]:
     """`person_id` covers the rotation from `starts_at` to `ends_at`; a later override wins."""
-    override = service.add_override(
+    override = overrides.add_override(
         session=session,
         rotation_id=rotation_id,
         person_id=body.person_id,
@@ -172,7 +172,7 @@ def add_override(
         note=body.note,
     )
     session.commit()
-    return service.override_dict(override)
+    return overrides.override_dict(override)
 
 
 @router.delete("/rotations/{rotation_id}/overrides/{override_id}", dependencies=[TokenDep])
@@ -181,11 +181,11 @@ def remove_override(
 ) -> dict[str, Any]:
     """Remove an override; one in progress is cut short now, one that ended stays history."""
     get_rotation(session=session, rotation_id=rotation_id)
-    override = service.remove_override(
+    override = overrides.remove_override(
         session=session, override_id=override_id, now=now, by=by, rotation_id=rotation_id
     )
     session.commit()
-    return service.override_dict(override)
+    return overrides.override_dict(override)
 
 
 # --- swaps -----------------------------------------------------------------------------------

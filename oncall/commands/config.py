@@ -10,6 +10,8 @@ import typer
 from oncall.commands import common
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from oncall.catalog.schema import CatalogSpec
 
 app = typer.Typer(help="The catalog file (oncall.yaml).", no_args_is_help=True)
@@ -41,9 +43,51 @@ def _load(file: Path) -> CatalogSpec:
 
 
 def _warnings(spec: CatalogSpec, file: Path) -> list[str]:
-    from oncall.rotations.service import catalog_warnings
+    """The file's warnings, with its swaps checked against the configured database if any."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlmodel import Session
 
-    return catalog_warnings(spec, source=str(file), now=common.now())
+    from oncall.rotations.catalog_checks import catalog_warnings
+
+    now = common.now()
+    engine = _configured_database()
+    if engine is not None:
+        try:
+            with Session(engine) as session:
+                return catalog_warnings(spec=spec, source=str(file), now=now, session=session)
+        except SQLAlchemyError:
+            pass  # a database that fails to answer does not stop the file from being checked
+        finally:
+            engine.dispose()
+    return catalog_warnings(spec=spec, source=str(file), now=now, session=None)
+
+
+def _configured_database() -> Engine | None:
+    """The database ONCALL_DATABASE_URL names, when it exists and is at the latest migration:
+    `config check` works without one and never creates one."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from oncall import migrate
+    from oncall.config import Settings
+    from oncall.db import is_sqlite, make_engine
+
+    try:
+        url = Settings().database_url
+    except ValueError:  # an invalid environment: check the file alone
+        return None
+    if is_sqlite(url):
+        path = url.split(":///", 1)[-1] if ":///" in url else ""
+        if not path or path == ":memory:" or not Path(path).expanduser().exists():
+            return None  # never create a database file just to check a catalog
+    engine = make_engine(url)
+    try:
+        at_head = migrate.is_at_head(engine)
+    except SQLAlchemyError:
+        at_head = False
+    if not at_head:
+        engine.dispose()
+        return None
+    return engine
 
 
 @app.command()

@@ -75,15 +75,15 @@ def who(
 ) -> None:
     """Who is on call now (or --at a time)."""
     from oncall.catalog.service import get_rotation
-    from oncall.rotations import service
+    from oncall.rotations import queries
 
     when = common.parse_when(at, field="--at")
     with common.session() as session:
         if rotation is not None:
             row = get_rotation(session=session, rotation_id=rotation)
-            pairs = [(row, service.who_is_on_call(session=session, rotation_id=row.id, at=when))]
+            pairs = [(row, queries.who_is_on_call(session=session, rotation_id=row.id, at=when))]
         else:
-            pairs = service.who_is_on_call_everywhere(session=session, at=when)
+            pairs = queries.who_is_on_call_everywhere(session=session, at=when)
         names = _names(session, {s.person_id for _, s in pairs if s})
     if as_json:
         common.emit_json(
@@ -119,16 +119,16 @@ def schedule(
 ) -> None:
     """The final shifts of a rotation for the next N days (or their load with --fairness)."""
     from oncall.catalog.service import get_rotation
-    from oncall.rotations import service
+    from oncall.rotations import queries
 
     begin = common.parse_when(start, field="--from")
     end = begin + timedelta(days=days)
     with common.session() as session:
         row = get_rotation(session=session, rotation_id=rotation)
         if fairness:
-            loads = service.load_report(session=session, rotation_id=rotation, start=begin, end=end)
+            loads = queries.load_report(session=session, rotation_id=rotation, start=begin, end=end)
         else:
-            shifts = service.final_shifts(
+            shifts = queries.final_shifts(
                 session=session, rotation_id=rotation, start=begin, end=end
             )
             names = _names(session, {s.person_id for s in shifts})
@@ -183,12 +183,12 @@ def override_add(
     as_json: bool = JsonOption,
 ) -> None:
     """PERSON covers ROTATION from --from to --to, whoever the layers give."""
-    from oncall.rotations import service
+    from oncall.rotations import overrides
 
     begin = common.parse_when(start, field="--from")
     finish = common.parse_when(end, field="--to")
     with common.session() as session:
-        override = service.add_override(
+        override = overrides.add_override(
             session=session,
             rotation_id=rotation,
             person_id=person,
@@ -199,7 +199,7 @@ def override_add(
             note=note,
         )
     if as_json:
-        common.emit_json(service.override_dict(override))
+        common.emit_json(overrides.override_dict(override))
     else:
         typer.echo(
             f"override {override.id}: {person} covers {rotation} from "
@@ -214,14 +214,14 @@ def override_list(
     as_json: bool = JsonOption,
 ) -> None:
     """Current and upcoming overrides (all of them with --all)."""
-    from oncall.rotations import service
+    from oncall.rotations import overrides
 
     with common.session() as session:
-        rows = service.list_overrides(
+        rows = overrides.list_overrides(
             session=session, now=common.now(), rotation_id=rotation, include_past=include_past
         )
     if as_json:
-        common.emit_json([service.override_dict(o) for o in rows])
+        common.emit_json([overrides.override_dict(o) for o in rows])
         return
     if not rows:
         typer.echo("no overrides")
@@ -235,10 +235,10 @@ def override_remove(
     by: str = ByOption,
 ) -> None:
     """Remove an override (one in progress ends now; one that ended stays as history)."""
-    from oncall.rotations import service
+    from oncall.rotations import overrides
 
     with common.session() as session:
-        override = service.remove_override(
+        override = overrides.remove_override(
             session=session, override_id=override_id, now=common.now(), by=by
         )
     typer.echo(f"override {override.id} removed")

@@ -19,8 +19,8 @@ from sqlmodel import Session, col, select
 
 from oncall.catalog.models import Person
 from oncall.catalog.service import get_person, get_rotation, list_rotations
+from oncall.rotations.queries import final_shifts, person_shifts
 from oncall.rotations.schedule import Shift
-from oncall.rotations.service import final_shifts, person_shifts
 
 PRODID = "-//oncall//Rotations//EN"
 # The default feed window: a month of history, half a year ahead (docs/rotations.md).

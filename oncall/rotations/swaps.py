@@ -22,6 +22,13 @@ from oncall.catalog.models import Rotation
 from oncall.catalog.service import get_rotation, list_rotations
 from oncall.errors import InvalidRequest, UnknownEntity
 from oncall.rotations.models import Swap, SwapStatus
+from oncall.rotations.permissions import (
+    active_person,
+    active_rotation,
+    aware,
+    require_permission,
+)
+from oncall.rotations.queries import rotation_plan
 from oncall.rotations.schedule import (
     RotationPlan,
     SwapSpan,
@@ -30,17 +37,20 @@ from oncall.rotations.schedule import (
     shift_index,
     swap_index,
 )
-from oncall.rotations.service import (
-    active_person,
-    active_rotation,
-    aware,
-    require_permission,
-    rotation_plan,
-    swap_span,
-)
 from oncall.rotations.wallclock import utc_to_local
 
 # --- pure: a swap against a rotation's definition ------------------------------------------
+
+
+def swap_span(swap: Swap) -> SwapSpan:
+    """A stored swap as the schedule computation reads it."""
+    return SwapSpan(
+        id=swap.id or 0,
+        layer=swap.layer,
+        shift_start=swap.shift_start,
+        from_person_id=swap.from_person_id,
+        to_person_id=swap.to_person_id,
+    )
 
 
 def swap_problem(
@@ -171,11 +181,17 @@ def request_swap(
 ) -> Swap:
     """Ask `to_person_id` to take the shift of `layer` starting at `shift_start` (a UTC
     instant) from `from_person_id`, who must hold it. The swap applies once accepted."""
-    rotation = active_rotation(session, rotation_id)
-    active_person(session, from_person_id, "from_person_id")
-    active_person(session, to_person_id, "to_person_id")
+    rotation = active_rotation(session=session, rotation_id=rotation_id)
+    active_person(session=session, person_id=from_person_id, field="from_person_id")
+    active_person(session=session, person_id=to_person_id, field="to_person_id")
     by = check_actor(session=session, by=by)
-    require_permission(session, rotation, by, {from_person_id}, "give away someone else's shift")
+    require_permission(
+        session=session,
+        rotation=rotation,
+        by=by,
+        allowed={from_person_id},
+        what="give away someone else's shift",
+    )
     if from_person_id == to_person_id:
         raise InvalidRequest("a swap needs two different people", field="to_person_id")
     shift_start = aware(shift_start, "shift_start")
@@ -231,7 +247,9 @@ def accept_swap(
     shift from the same person are cancelled: the shift has gone."""
     swap, rotation = _pending(session, swap_id, rotation_id)
     by = check_actor(session=session, by=by)
-    require_permission(session, rotation, by, {swap.to_person_id}, "accept it")
+    require_permission(
+        session=session, rotation=rotation, by=by, allowed={swap.to_person_id}, what="accept it"
+    )
     if rotation.retired_at is not None:
         raise InvalidRequest(f"rotation {rotation.id!r} is retired", field="swap_id")
     problem = _problem(session, swap, rotation_plan(rotation))
@@ -293,7 +311,7 @@ def _answer(
         if status == SwapStatus.declined
         else {swap.from_person_id, swap.requested_by}
     )
-    require_permission(session, rotation, by, allowed, what)
+    require_permission(session=session, rotation=rotation, by=by, allowed=allowed, what=what)
     swap.status, swap.decided_at, swap.decided_by = status, now, by
     session.add(swap)
     session.flush()

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from oncall.catalog.loader import parse_catalog_text
 from oncall.catalog.service import UnknownEntity, apply_catalog
-from oncall.rotations import service, swaps
+from oncall.rotations import overrides, queries, swaps
 
 NY = "America/New_York"
 R = "growth-primary"
@@ -37,8 +37,8 @@ def _request(session: Session, shift_start: datetime, from_person: str, to_perso
 
 
 def _both(session: Session, at: datetime) -> tuple[str | None, str | None]:
-    shift = service.who_is_on_call(session=session, rotation_id=R, at=at)
-    fast = service.on_call_person(session=session, rotation_id=R, at=at)
+    shift = queries.who_is_on_call(session=session, rotation_id=R, at=at)
+    fast = queries.on_call_person(session=session, rotation_id=R, at=at)
     return fast, shift.person_id if shift else None
 
 
@@ -49,7 +49,7 @@ def test_assignee_agrees_with_who_at_random_instants_among_overrides_and_swaps(
     base = T0 - timedelta(days=5)
     for _ in range(40):
         start = base + timedelta(minutes=rng.randrange(0, 60 * 24 * 20))
-        service.add_override(
+        overrides.add_override(
             session=session,
             rotation_id=R,
             person_id=rng.choice(["ana", "ben", "ryan"]),
@@ -75,9 +75,9 @@ def test_assignee_agrees_with_who_at_random_instants_among_overrides_and_swaps(
 def test_a_new_override_swap_or_catalog_edit_changes_the_next_answer(
     catalog: Engine, session: Session
 ) -> None:
-    assert service.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "emily"
+    assert queries.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "emily"
     # Remembered from the layers now; an override must still win at once.
-    override = service.add_override(
+    override = overrides.add_override(
         session=session,
         rotation_id=R,
         person_id="ana",
@@ -86,23 +86,23 @@ def test_a_new_override_swap_or_catalog_edit_changes_the_next_answer(
         now=T0,
     )
     session.commit()
-    assert service.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "ana"
-    service.remove_override(
+    assert queries.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "ana"
+    overrides.remove_override(
         session=session, override_id=override.id or 0, now=IN_EMILY_WEEK - timedelta(hours=2)
     )
     session.commit()
-    assert service.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "emily"
+    assert queries.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "emily"
 
     swap_id = _request(session, EMILY_WEEK, "emily", "ben")
     session.commit()
-    assert service.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "emily"
+    assert queries.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "emily"
     swaps.accept_swap(session=session, swap_id=swap_id, now=T0, by="ben")
     session.commit()
-    assert service.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "ben"
+    assert queries.on_call_person(session=session, rotation_id=R, at=IN_EMILY_WEEK) == "ben"
 
     # A catalog edit is a new plan: the remembered answers of the old one do not carry over.
     night = local(NY, 2026, 3, 11, 22)  # the follow-the-sun night layer covers 20:00-04:00
-    assert service.on_call_person(session=session, rotation_id=R, at=night) == "taka"
+    assert queries.on_call_person(session=session, rotation_id=R, at=night) == "taka"
     text = EXAMPLE_CATALOG.read_text()
     old = 'restrict: ["Mon-Fri 20:00-04:00"]'
     assert old in text
@@ -118,8 +118,8 @@ def test_a_new_override_swap_or_catalog_edit_changes_the_next_answer(
 
 def test_unknown_and_retired_rotations_and_long_shifts(catalog: Engine, session: Session) -> None:
     with pytest.raises(UnknownEntity):
-        service.on_call_person(session=session, rotation_id="no-such-rotation", at=T0)
-    assert service.on_call_person(session=session, rotation_id=None, at=T0) is None
+        queries.on_call_person(session=session, rotation_id="no-such-rotation", at=T0)
+    assert queries.on_call_person(session=session, rotation_id=None, at=T0) is None
 
     text = EXAMPLE_CATALOG.read_text()
     # Four-week shifts: longer than the reach of the swap check, so the general path answers.
@@ -128,7 +128,7 @@ def test_unknown_and_retired_rotations_and_long_shifts(catalog: Engine, session:
     apply_catalog(session=session, spec=parse_catalog_text(longer, source="x"), now=T0)
     session.commit()
     # A swap of a four-week shift, agreed for a shift that started weeks before the probes.
-    shifts = service.final_shifts(
+    shifts = queries.final_shifts(
         session=session, rotation_id=R, start=T0, end=T0 + timedelta(days=60)
     )
     weekly = next(s for s in shifts if s.layer == "weekly" and s.shift_start > T0)
@@ -154,9 +154,9 @@ def test_unknown_and_retired_rotations_and_long_shifts(catalog: Engine, session:
     retired_at = T0 + timedelta(days=1)
     apply_catalog(session=session, spec=without, now=retired_at)
     session.commit()
-    assert service.on_call_person(session=session, rotation_id=R, at=retired_at) is None
+    assert queries.on_call_person(session=session, rotation_id=R, at=retired_at) is None
     before = retired_at - timedelta(hours=1)
     assert (
-        service.on_call_person(session=session, rotation_id=R, at=before)
+        queries.on_call_person(session=session, rotation_id=R, at=before)
         == _both(session, before)[1]
     )

@@ -10,7 +10,7 @@ from rotation_helpers import T0, growth_plan, local, utc
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from oncall.rotations import service, swaps
+from oncall.rotations import overrides, queries, swaps
 from oncall.rotations.ical import (
     event_uid,
     export_person_ics,
@@ -41,7 +41,7 @@ def test_export_parses_back_to_exactly_the_final_shifts_with_overrides(
     catalog: Engine, session: Session
 ) -> None:
     start, end = T0, T0 + timedelta(days=28)
-    service.add_override(
+    overrides.add_override(
         session=session,
         rotation_id=R,
         person_id="ana",
@@ -50,7 +50,7 @@ def test_export_parses_back_to_exactly_the_final_shifts_with_overrides(
         now=T0,
     )
     session.commit()
-    shifts = service.final_shifts(session=session, rotation_id=R, start=start, end=end)
+    shifts = queries.final_shifts(session=session, rotation_id=R, start=start, end=end)
     assert any(s.source == "override" for s in shifts)
     data = export_rotation_ics(session=session, rotation_id=R, start=start, end=end, now=T0)
     events = _events(data)
@@ -133,7 +133,7 @@ def test_the_second_run_of_a_repeated_hour_is_written_in_utc_so_it_reads_back_ri
 def test_personal_feed_spans_rotations_and_keeps_only_that_persons_shifts(
     catalog: Engine, session: Session
 ) -> None:
-    service.add_override(
+    overrides.add_override(
         session=session,
         rotation_id="platform-primary",
         person_id="taka",
@@ -148,7 +148,7 @@ def test_personal_feed_spans_rotations_and_keeps_only_that_persons_shifts(
     for rotation in ("growth-primary", "platform-primary"):
         expected += [
             s
-            for s in service.final_shifts(
+            for s in queries.final_shifts(
                 session=session, rotation_id=rotation, start=start, end=end
             )
             if s.person_id == "taka"

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from oncall.catalog.loader import parse_catalog_text
 from oncall.catalog.service import apply_catalog
 from oncall.errors import InvalidRequest, NotAllowed
-from oncall.rotations import service, swaps
+from oncall.rotations import catalog_checks, queries, swaps
 from oncall.rotations.models import SwapStatus
 
 NY = "America/New_York"
@@ -39,7 +39,7 @@ def _request(session: Session, **kwargs: object) -> int:
 
 
 def _who(session: Session, at: datetime) -> tuple[str, str] | None:
-    shift = service.who_is_on_call(session=session, rotation_id=R, at=at)
+    shift = queries.who_is_on_call(session=session, rotation_id=R, at=at)
     return (shift.person_id, shift.source) if shift else None
 
 
@@ -188,7 +188,9 @@ def test_catalog_warnings_report_gaps_and_swaps_an_edited_file_would_break(
         .replace("start: 2026-01-05T10:00", "start: 2026-01-05T11:00")
     )
     spec = parse_catalog_text(text, source="edited.yaml")
-    warnings = service.catalog_warnings(spec, source="edited.yaml", now=T0, session=session)
+    warnings = catalog_checks.catalog_warnings(
+        spec=spec, source="edited.yaml", now=T0, session=session
+    )
     gap = next(w for w in warnings if w.startswith("rotation 'growth-primary'"))
     # Weekends are uncovered from Saturday 04:00 (Friday night stays with follow-the-sun).
     assert "nobody is on call for" in gap and "in the next 90 days" in gap
@@ -199,8 +201,8 @@ def test_catalog_warnings_report_gaps_and_swaps_an_edited_file_would_break(
         in swap_warning
     )
     assert (
-        service.catalog_warnings(
-            parse_catalog_text(EXAMPLE_CATALOG.read_text(), source="x"),
+        catalog_checks.catalog_warnings(
+            spec=parse_catalog_text(EXAMPLE_CATALOG.read_text(), source="x"),
             source="x",
             now=T0,
             session=session,
@@ -213,7 +215,7 @@ def test_a_swap_of_a_layer_without_a_name_uses_its_position(
     catalog: Engine, session: Session
 ) -> None:
     start = local("Europe/Berlin", 2026, 3, 5, 9)
-    holder = service.who_is_on_call(session=session, rotation_id="platform-primary", at=start)
+    holder = queries.who_is_on_call(session=session, rotation_id="platform-primary", at=start)
     assert holder is not None and holder.layer == "1"
     other = "ben" if holder.person_id == "ana" else "ana"
     swap_id = _request(
@@ -226,5 +228,5 @@ def test_a_swap_of_a_layer_without_a_name_uses_its_position(
     )
     swaps.accept_swap(session=session, swap_id=swap_id, now=T0)
     session.commit()
-    after = service.who_is_on_call(session=session, rotation_id="platform-primary", at=start)
+    after = queries.who_is_on_call(session=session, rotation_id="platform-primary", at=start)
     assert after is not None and after.person_id == other
