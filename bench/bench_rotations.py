@@ -31,6 +31,7 @@ from oncall.catalog.models import Person, Rotation, Team
 from oncall.db import make_engine
 from oncall.rotations.ical import export_rotation_ics, render_calendar
 from oncall.rotations.models import Override
+from oncall.rotations.queries import who_is_on_call
 from oncall.rotations.schedule import (
     OverrideIndex,
     OverrideSpan,
@@ -39,7 +40,6 @@ from oncall.rotations.schedule import (
     on_call_at,
     plan_rotation,
 )
-from oncall.rotations.service import who_is_on_call
 
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 TZ = "America/New_York"

@@ -15,7 +15,7 @@ from oncall.escalation.service import Step
 from oncall.incidents.models import EventKind, Incident
 from oncall.incidents.timeline import add_event
 from oncall.outbox import Channel, MessageKind, enqueue
-from oncall.rotations.service import on_call_person
+from oncall.rotations.queries import on_call_person
 
 
 def pagerduty_dedup_key(incident_id: int | None) -> str:

@@ -26,7 +26,7 @@ from oncall.incidents.models import EventKind, Incident, IncidentStatus, Severit
 from oncall.incidents.routing import RoutingDecision, route_labels
 from oncall.incidents.service import close_incident, notify_steps
 from oncall.incidents.timeline import record_event
-from oncall.rotations.service import on_call_person
+from oncall.rotations.queries import on_call_person
 
 log = logging.getLogger(__name__)
 

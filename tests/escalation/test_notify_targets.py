@@ -18,7 +18,7 @@ from oncall.clock import FrozenClock
 from oncall.incidents.models import EventKind, IncidentEvent
 from oncall.incidents.service import fire_due_escalations
 from oncall.outbox import OutboxMessage
-from oncall.rotations.service import on_call_person
+from oncall.rotations.queries import on_call_person
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
 
