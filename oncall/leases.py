@@ -52,7 +52,7 @@ def try_acquire(
     renewed = session.connection().execute(
         update(LEASES)
         .where(LEASES.c.name == name)
-        .where(or_(LEASES.c.holder == holder, LEASES.c.expires_at < now))
+        .where(or_(LEASES.c.holder == holder, LEASES.c.expires_at <= now))
         .values(
             holder=holder,
             expires_at=now + ttl,

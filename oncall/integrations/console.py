@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from oncall.incidents.models import Incident
-from oncall.outbox import Channel, Claimed, Handler, MessageKind, OutboxMessage
+from oncall.outbox import Claimed, Handler, MessageKind, OutboxMessage
 
 log = logging.getLogger("oncall.console")
 
@@ -27,20 +27,26 @@ def _incident_line(incident: Incident) -> str:
     )
 
 
-def _slack(message: OutboxMessage, about: str) -> str:
+def _where(message: OutboxMessage) -> str:
+    return f"Slack {message.payload.get('channel') or '(no channel)'}"
+
+
+def _post(message: OutboxMessage, about: str) -> str:
+    return f"{_where(message)}: post   {about}"
+
+
+def _update(message: OutboxMessage, about: str) -> str:
+    return f"{_where(message)}: update {about} [{message.payload.get('reason', '')}]"
+
+
+def _thread(message: OutboxMessage, _about: str) -> str:
     p = message.payload
-    where = f"Slack {p.get('channel') or '(no channel)'}"
-    kind = message.kind
-    if kind == MessageKind.post_incident:
-        return f"{where}: post   {about}"
-    if kind == MessageKind.update_incident:
-        return f"{where}: update {about} [{p.get('reason', '')}]"
     mention = " ".join(f"@{m}" for m in p.get("mention", []))
     here = "@here " if p.get("here") else ""
-    return f"{where}: thread {here}{mention} {p.get('text', '')}".rstrip()
+    return f"{_where(message)}: thread {here}{mention} {p.get('text', '')}".rstrip()
 
 
-def _pagerduty(message: OutboxMessage, _about: str) -> str:
+def _page(message: OutboxMessage, _about: str) -> str:
     p = message.payload
     return (
         f"PagerDuty: {p.get('event_action')} dedup_key={p.get('dedup_key')} "
@@ -48,9 +54,14 @@ def _pagerduty(message: OutboxMessage, _about: str) -> str:
     )
 
 
-_BY_CHANNEL: dict[str, Callable[[OutboxMessage, str], str]] = {
-    Channel.slack: _slack,
-    Channel.pagerduty: _pagerduty,
+# One dispatcher: what each kind of message would have been, as a line.
+_RENDER: dict[str, Callable[[OutboxMessage, str], str]] = {
+    MessageKind.post_incident: _post,
+    MessageKind.update_incident: _update,
+    MessageKind.thread_message: _thread,
+    MessageKind.trigger: _page,
+    MessageKind.acknowledge: _page,
+    MessageKind.resolve: _page,
 }
 
 
@@ -58,7 +69,7 @@ def describe(session: Session, message: OutboxMessage) -> str:
     """One readable line: what would have been sent, and where."""
     incident = session.get(Incident, message.incident_id) if message.incident_id else None
     about = _incident_line(incident) if incident else ""
-    render = _BY_CHANNEL.get(message.channel)
+    render = _RENDER.get(message.kind)
     if render is not None:
         return render(message, about)
     return f"{message.channel}: {message.kind} {about}"
