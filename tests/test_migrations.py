@@ -145,3 +145,62 @@ def test_naive_timestamps_are_refused(engine: Engine) -> None:
         )
         with pytest.raises(StatementError, match="naive datetime"):
             session.commit()
+
+
+def test_0002_moves_each_incidents_escalation_into_its_own_table(blank: Engine) -> None:
+    """An incident stored before 0002 keeps where its escalation stood: a triggered one
+    still fires its next step when due, an acknowledged one stays stopped and paged."""
+    migrate.upgrade(blank, "0001")
+    t0 = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+    stamp = t0.replace(tzinfo=None) if blank.dialect.name == "sqlite" else t0
+    due = stamp + timedelta(minutes=15)
+    with blank.begin() as conn:
+        for incident_id, status, step, due_at, paged in (
+            (1, "triggered", 1, due, None),
+            (2, "acknowledged", 2, None, stamp),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO incidents (id, group_key, group_hash, title, status, severity,"
+                    " labels, truncated_alerts, triggered_at, escalation_started_at,"
+                    " escalation_steps, escalation_step, escalation_due_at, paged_at,"
+                    " acknowledged_at, updated_at) VALUES (:id, :g, :h, 't', :status,"
+                    " 'warning', '{}', 0, :t0, :t0, :steps, :step, :due, :paged, :acked, :t0)"
+                ),
+                {
+                    "id": incident_id,
+                    "g": f"g{incident_id}",
+                    "h": f"h{incident_id}",
+                    "status": status,
+                    "t0": stamp,
+                    "steps": '[{"after": "0m", "notify": ["oncall"]}, '
+                    '{"after": "15m", "notify": ["pagerduty"]}]',
+                    "step": step,
+                    "due": due_at,
+                    "paged": paged,
+                    "acked": stamp if status == "acknowledged" else None,
+                },
+            )
+        # Rows that refer to the incidents, as in any database in use.
+        conn.execute(
+            text(
+                "INSERT INTO incident_events (incident_id, at, kind, actor, text, data)"
+                " VALUES (1, :t0, 'triggered', 'alertmanager', 'x', '{}')"
+            ),
+            {"t0": stamp},
+        )
+    migrate.upgrade(blank)
+    from oncall.escalation.models import Escalation
+
+    with Session(blank) as s:
+        running = s.get(Escalation, 1)
+        stopped = s.get(Escalation, 2)
+    assert running is not None and stopped is not None
+    assert (running.next_step, running.due_at, running.paged_at) == (
+        1,
+        t0 + timedelta(minutes=15),
+        None,
+    )
+    assert [step["after"] for step in running.steps] == ["0m", "15m"]
+    assert (stopped.next_step, stopped.due_at, stopped.paged_at) == (2, None, t0)
+    assert stopped.stopped_at == t0

@@ -24,6 +24,14 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_MOVED = (
+    "escalation_steps",
+    "paged_at",
+    "escalation_step",
+    "escalation_due_at",
+    "escalation_started_at",
+)
+
 
 def upgrade() -> None:
     op.create_table(
@@ -67,13 +75,11 @@ def upgrade() -> None:
         """
     )
 
-    with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_incidents_escalation_due_at"))
-        batch_op.drop_column("escalation_steps")
-        batch_op.drop_column("paged_at")
-        batch_op.drop_column("escalation_step")
-        batch_op.drop_column("escalation_due_at")
-        batch_op.drop_column("escalation_started_at")
+    # Plain ALTER TABLE, also on SQLite (3.35+): a batch copy would drop and re-create
+    # `incidents`, which the foreign keys of alerts, events, outbox and escalations forbid.
+    op.drop_index("ix_incidents_escalation_due_at", table_name="incidents")
+    for column in _MOVED:
+        op.drop_column("incidents", column)
 
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(
@@ -104,20 +110,23 @@ def downgrade() -> None:
         batch_op.drop_column("claimed_by")
         batch_op.drop_column("attempts_since")
 
-    with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("escalation_started_at", oncall.db.UTCDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(
-            sa.Column("escalation_due_at", oncall.db.UTCDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(
-            sa.Column("escalation_step", sa.Integer(), nullable=False, server_default="0")
-        )
-        batch_op.add_column(
-            sa.Column("paged_at", oncall.db.UTCDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(sa.Column("escalation_steps", sa.JSON(), nullable=True))
+    # Plain ALTER TABLE ADD COLUMN (see upgrade); the columns stay nullable on SQLite.
+    op.add_column(
+        "incidents",
+        sa.Column("escalation_started_at", oncall.db.UTCDateTime(timezone=True), nullable=True),
+    )
+    op.add_column(
+        "incidents",
+        sa.Column("escalation_due_at", oncall.db.UTCDateTime(timezone=True), nullable=True),
+    )
+    op.add_column(
+        "incidents",
+        sa.Column("escalation_step", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.add_column(
+        "incidents", sa.Column("paged_at", oncall.db.UTCDateTime(timezone=True), nullable=True)
+    )
+    op.add_column("incidents", sa.Column("escalation_steps", sa.JSON(), nullable=True))
     op.execute(
         """
         UPDATE incidents SET
@@ -133,16 +142,12 @@ def downgrade() -> None:
                                 WHERE e.incident_id = incidents.id)
         """
     )
-    with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.alter_column(
-            "escalation_started_at",
-            existing_type=oncall.db.UTCDateTime(timezone=True),
-            nullable=False,
-        )
-        batch_op.alter_column("escalation_step", server_default=None)
-        batch_op.create_index(
-            batch_op.f("ix_incidents_escalation_due_at"), ["escalation_due_at"], unique=False
-        )
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("incidents", "escalation_started_at", nullable=False)
+        op.alter_column("incidents", "escalation_step", server_default=None)
+    op.create_index(
+        "ix_incidents_escalation_due_at", "incidents", ["escalation_due_at"], unique=False
+    )
 
     with op.batch_alter_table("escalations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_escalations_due_at"))
