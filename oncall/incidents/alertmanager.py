@@ -12,7 +12,8 @@ the rest as far as it can be:
   outside the years 2-9998 (converting them to UTC, or reading them back in another time zone,
   overflows).
 - Lenient path: the body is loaded as plain JSON (`json`, which keeps integers of any size and
-  lone surrogates) and each alert is coerced on its own into the same `AlertmanagerAlert`:
+  lone surrogates; bytes that are not UTF-8 become U+FFFD; nesting deeper than it can read is
+  "not JSON") and each alert is coerced on its own into the same `AlertmanagerAlert`:
   - an alert that is not a JSON object is rejected (`not_an_object`), and so is one with
     neither labels nor a fingerprint (`no_labels`): nothing tells it apart from another one.
     Rejected alerts are counted (`oncall_alerts_rejected_total{reason}`) and logged by the
@@ -32,8 +33,8 @@ the rest as far as it can be:
   - labels and annotations: numbers and booleans are stored as their JSON text; null, lists,
     objects and non-finite numbers are dropped; a value that is not an object is ignored ({});
   - text: NUL characters and lone surrogates become U+FFFD. Long text is kept (JSON and text
-    columns hold it); the alert's `alertname` column keeps its first 256 characters, the title
-    its first 300;
+    columns hold it); the alert's `alertname` column keeps its first 256 characters, the
+    incident's title its first 300 and its `model_id` (an unknown `model` label) its first 128.
 - Envelope: `version` other than "4" is read as version 4 (with a warning); `groupKey`
   missing or not text is derived from the receiver and `groupLabels` (else `commonLabels`)
   as `oncall-derived/<receiver>:{name="value", ...}`, and one over 65,536 characters keeps its
@@ -42,7 +43,7 @@ the rest as far as it can be:
   32-bit integer on PostgreSQL; a float, a numeric string or a boolean is read as a count);
   other fields of the wrong type are left empty.
 
-Every repair is reported as a warning (in the answer and in one log line). A delivery with no
+Every repair is reported as a warning (in the answer, the first 20, and in one log line). A delivery with no
 usable alert is answered 200 with what happened, and nothing is stored.
 """
 
