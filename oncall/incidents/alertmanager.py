@@ -11,9 +11,10 @@ the rest as far as it can be:
   what it would store badly: a NUL character (PostgreSQL text cannot hold one) and instants
   outside the years 2-9998 (converting them to UTC, or reading them back in another time zone,
   overflows).
-- Lenient path: the body is loaded as plain JSON (`json`, which keeps integers of any size and
-  lone surrogates; bytes that are not UTF-8 become U+FFFD; nesting deeper than it can read is
-  "not JSON") and each alert is coerced on its own into the same `AlertmanagerAlert`:
+- Lenient path: the body is loaded as plain JSON (`json`, which keeps integers of any size,
+  lone surrogates and raw control characters; bytes that are not UTF-8 become U+FFFD; nesting
+  deeper than it can read is "not JSON"). An alert the strict model accepts is taken as it is;
+  any other is coerced on its own into the same `AlertmanagerAlert`:
   - an alert that is not a JSON object is rejected (`not_an_object`), and so is one with
     neither labels nor a fingerprint (`no_labels`): nothing tells it apart from another one.
     Rejected alerts are counted (`oncall_alerts_rejected_total{reason}`) and logged by the
@@ -43,8 +44,8 @@ the rest as far as it can be:
   32-bit integer on PostgreSQL; a float, a numeric string or a boolean is read as a count);
   other fields of the wrong type are left empty.
 
-Every repair is reported as a warning (in the answer, the first 20, and in one log line). A delivery with no
-usable alert is answered 200 with what happened, and nothing is stored.
+Every repair is reported as a warning (in the answer, the first 20, and in one log line). A
+delivery with no usable alert is answered 200 with what happened, and nothing is stored.
 """
 
 from __future__ import annotations
@@ -263,11 +264,15 @@ def _read_leniently(body: bytes, now: datetime) -> Delivery:
             + ("" if sent_alerts is None else f" ('alerts' is {_kind(sent_alerts)})"),
         )
     notes = _Notes()
+    # Where the text is clean (no NUL, no escaped surrogate: nearly always), an alert the
+    # strict model accepts is taken as it is, at the strict model's speed.
+    clean = _UNSAFE_BYTES.search(body) is None
     alerts: list[AlertmanagerAlert] = []
     rejected: Counter[RejectReason] = Counter()
     examples: list[RejectedAlert] = []
     for index, sent in enumerate(sent_alerts):
-        read = _read_alert(sent, f"alerts[{index}]", now, notes)
+        strict = _strict_alert(sent) if clean else None
+        read = strict if strict is not None else _read_alert(sent, f"alerts[{index}]", now, notes)
         if not isinstance(read, RejectReason):
             alerts.append(read)
             continue
@@ -320,13 +325,14 @@ _REJECT_TEXT = {
 
 
 def _load_json(body: bytes) -> Any:
-    """Plain JSON with integers of any size (over 4300 digits: infinity, then clamped)."""
+    """Plain JSON with integers of any size (over 4300 digits: infinity, then clamped) and
+    control characters inside strings (Go escapes them; others may not)."""
     try:
         try:
-            return json.loads(body, parse_int=_parse_int)
+            return json.loads(body, parse_int=_parse_int, strict=False)
         except UnicodeDecodeError:
             # Go writes valid UTF-8; whatever damaged the bytes should not lose the alerts.
-            return json.loads(body.decode("utf-8", "replace"), parse_int=_parse_int)
+            return json.loads(body.decode("utf-8", "replace"), parse_int=_parse_int, strict=False)
     except RecursionError:
         raise UnusableDelivery(
             "not_json", "body is not JSON we can read: nested too deeply"
@@ -340,6 +346,20 @@ def _parse_int(text: str) -> int | float:
         return int(text)
     except ValueError:  # more digits than Python converts
         return math.inf if not text.startswith("-") else -math.inf
+
+
+_ALERT: TypeAdapter[AlertmanagerAlert] = TypeAdapter(AlertmanagerAlert)
+# NUL (escaped or raw) and escaped surrogates (a valid pair, too, is merely slower to read).
+_UNSAFE_BYTES = re.compile(rb"\x00|\\u0000|\\u[dD][89a-fA-F]")
+
+
+def _strict_alert(sent: Any) -> AlertmanagerAlert | None:
+    """The alert as the strict model reads it, or None (malformed, or instants out of range)."""
+    try:
+        alert = _ALERT.validate_python(sent)
+    except ValidationError:
+        return None
+    return alert if _instants_in_range((alert,)) else None
 
 
 def _read_alert(

@@ -350,3 +350,16 @@ def test_database_down_answers_503_so_alertmanager_retries(clock: FrozenClock) -
     assert response.status_code == 503
     assert "retry" in response.json()["detail"]
     down.dispose()
+
+
+def test_raw_control_characters_and_bytes_that_are_not_utf8_lose_no_alert(
+    client: TestClient, catalog: Engine
+) -> None:
+    body = json.dumps(payload("gpu-xid-firing")).encode()
+    # A raw tab and NUL inside a string (JSON wants them escaped), and a byte that is not UTF-8.
+    damaged = body.replace(b"gpu-node-1", b"gpu-node\t1\x00", 1).replace(
+        b"train-a", b"train-\xff", 1
+    )
+    response = client.post(URL, content=damaged, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert len(stored_alerts(client, response.json()["incident_id"])) == 3
