@@ -146,10 +146,10 @@ def _report(request: Request, delivery: Delivery, payload: AlertmanagerPayload |
         )
     if delivery.warnings:
         log.warning(
-            "webhook: group %r read with %d warnings: %r",
+            "webhook: group %r read with repairs: %r%s",
             group,
-            len(delivery.warnings),
             delivery.warnings[:5],
+            " (and more)" if len(delivery.warnings) > 5 else "",
         )
 
 
