@@ -79,6 +79,17 @@ class ServiceMetrics:
             ["status"],
             registry=self.registry,
         )
+        self.alerts_rejected = Counter(
+            "oncall_alerts_rejected",
+            "Alerts of a delivery that could not be read at all and were not stored, by reason "
+            "(not_an_object, no_labels).",
+            ["reason"],
+            registry=self.registry,
+        )
+        from oncall.incidents.alertmanager import RejectReason
+
+        for reason in RejectReason:  # every reason shows, at 0 until it happens
+            self.alerts_rejected.labels(str(reason))
         self.webhook_requests = Counter(
             "oncall_webhook_requests",
             "Alertmanager webhook requests, by HTTP status code.",

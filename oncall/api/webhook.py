@@ -1,18 +1,21 @@
-"""POST /api/v1/alerts/alertmanager: validate, then store everything in one transaction, then 200.
+"""POST /api/v1/alerts/alertmanager: read, then store everything in one transaction, then 200.
 
-Alertmanager retries on 5xx and timeouts but never on 4xx, so a 4xx is reserved for bodies
-that can never succeed, and anything temporary on our side answers 503.
+Alertmanager retries on 5xx and timeouts but never on 4xx, so a 4xx is reserved for an envelope
+that can never be read (not JSON: 400; not an object or no `alerts` list: 422; over the body
+limit: 413; no token: 401). Malformed alerts inside a usable envelope are repaired or left out
+(see oncall/incidents/alertmanager.py), counted and logged, and the rest is stored and answered
+200. Anything temporary on our side answers 503.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
@@ -23,7 +26,14 @@ from oncall.db import (
     wait_briefly_for_write_lock,
     write_lock,
 )
-from oncall.incidents.alertmanager import EXAMPLE_PAYLOAD, AlertmanagerPayload
+from oncall.incidents.alertmanager import (
+    EXAMPLE_PAYLOAD,
+    SUPPORTED_VERSION,
+    AlertmanagerPayload,
+    Delivery,
+    UnusableDelivery,
+    read_delivery,
+)
 from oncall.incidents.ingest import IngestResult, ingest_alertmanager
 
 log = logging.getLogger(__name__)
@@ -44,26 +54,12 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_payload(body: bytes) -> AlertmanagerPayload:
-    """JSON and shape in one pass (pydantic-core parses the bytes itself)."""
+def parse_delivery(body: bytes, now: datetime) -> Delivery:
+    """The envelope must be usable (else 400/422); its alerts are read one by one."""
     try:
-        return AlertmanagerPayload.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors()
-        if errors and errors[0]["type"] == "json_invalid":
-            raise HTTPException(400, f"body is not JSON: {errors[0]['msg']}") from None
-        if errors and errors[0]["type"] == "model_type" and not errors[0]["loc"]:
-            raise HTTPException(
-                422, "body must be a JSON object (an Alertmanager webhook payload)"
-            ) from None
-        reasons = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in errors[:20]
-        ]
-        raise HTTPException(
-            422, {"reason": "not an Alertmanager webhook payload", "errors": reasons}
-        ) from None
+        return read_delivery(body, now=now)
+    except UnusableDelivery as exc:
+        raise HTTPException(400 if exc.kind == "not_json" else 422, exc.reason) from None
 
 
 @router.post(
@@ -83,8 +79,12 @@ async def alertmanager_webhook(request: Request) -> dict[str, Any]:
     code = 500
     try:
         body = await read_body_limited(request, request.app.state.settings.max_body_bytes)
-        payload = parse_payload(body)
-        result = await _store_soon(request, payload)
+        delivery = parse_delivery(body, request.app.state.clock())
+        payload = delivery.payload
+        if payload is not None:
+            result = await _store_soon(request, payload)
+        else:
+            result = IngestResult(None, "ignored")
         code = 200
     except HTTPException as exc:
         code = exc.status_code
@@ -92,18 +92,65 @@ async def alertmanager_webhook(request: Request) -> dict[str, Any]:
     finally:
         metrics.webhook_requests.labels(str(code)).inc()
         metrics.webhook_seconds.observe(time.perf_counter() - started)
-    firing = sum(1 for alert in payload.alerts if alert.status == "firing")
+    alerts = payload.alerts if payload is not None else []
+    firing = sum(1 for alert in alerts if alert.status == "firing")
     if firing:
         metrics.alerts_received.labels("firing").inc(firing)
-    if len(payload.alerts) - firing:
-        metrics.alerts_received.labels("resolved").inc(len(payload.alerts) - firing)
+    if len(alerts) - firing:
+        metrics.alerts_received.labels("resolved").inc(len(alerts) - firing)
+    _report(request, delivery, payload)
     return {
         "incident_id": result.incident_id,
         "outcome": result.outcome,
         "new_alerts": result.new_alerts,
         "resolved_alerts": result.resolved_alerts,
-        "warnings": result.warnings,
+        "rejected": delivery.rejected_count,
+        "rejected_reasons": {str(k): v for k, v in delivery.rejected.items()},
+        "warnings": result.warnings + delivery.warnings,
     }
+
+
+# Versions already logged: a newer Alertmanager would otherwise log one line a delivery.
+_versions_seen: set[str] = set()
+
+
+def _report(request: Request, delivery: Delivery, payload: AlertmanagerPayload | None) -> None:
+    """Count and log what was left out or repaired (once the delivery is stored: a retry after
+    a 503 would otherwise count it twice). Alert text is logged with %r: no forged lines."""
+    group = payload.groupKey[:200] if payload is not None else None
+    version = delivery.version
+    if version != SUPPORTED_VERSION and version not in _versions_seen and len(_versions_seen) < 32:
+        _versions_seen.add(version)
+        log.warning(
+            "webhook: Alertmanager webhook version %r (not %s), read as version %s",
+            version[:40],
+            SUPPORTED_VERSION,
+            SUPPORTED_VERSION,
+        )
+    rejected = request.app.state.metrics.alerts_rejected
+    for reason, number in delivery.rejected.items():
+        rejected.labels(str(reason)).inc(number)
+    for example in delivery.rejected_examples:
+        log.warning(
+            "webhook: alert %d of group %r not stored (%s): %r",
+            example.index,
+            group,
+            example.reason,
+            example.excerpt,
+        )
+    if delivery.rejected_count > len(delivery.rejected_examples):
+        log.warning(
+            "webhook: %d more alerts of group %r not stored",
+            delivery.rejected_count - len(delivery.rejected_examples),
+            group,
+        )
+    if delivery.warnings:
+        log.warning(
+            "webhook: group %r read with repairs: %r%s",
+            group,
+            delivery.warnings[:5],
+            " (and more)" if len(delivery.warnings) > 5 else "",
+        )
 
 
 # How long the event loop may wait for another SQLite writer before the ingest moves to a thread.

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FLAP_WINDOW = timedelta(minutes=10)
 MAX_TITLE = 300
+MAX_MODEL_ID = 128  # Incident.model_id: a `model` label not in the catalog is kept as sent
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
 
@@ -69,9 +70,11 @@ def _title(payload: AlertmanagerPayload) -> str:
     summary = payload.commonAnnotations.get("summary")
     if summary:
         return summary[:MAX_TITLE]
-    names = sorted({a.labels.get("alertname", "") for a in payload.alerts})
-    rest = ", ".join(f"{k}={v}" for k, v in sorted(payload.groupLabels.items()) if k != "alertname")
-    title = "/".join(names) + (f" ({rest})" if rest else "")
+    # alertname is a label like any other: an alert may come without one.
+    names = sorted({name for a in payload.alerts if (name := a.labels.get("alertname"))})
+    labels = payload.groupLabels if names or payload.groupLabels else payload.commonLabels
+    rest = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
+    title = ("/".join(names) or "Alert without alertname") + (f" ({rest})" if rest else "")
     return title[:MAX_TITLE]
 
 
@@ -241,7 +244,7 @@ def _create(
         severity=_worst_severity(firing, default=Severity.info),
         assignee_id=on_call_person(session=session, rotation_id=decision.rotation_id, at=now),
         team_id=decision.team_id,
-        model_id=decision.model_id,
+        model_id=decision.model_id[:MAX_MODEL_ID] if decision.model_id else None,
         rotation_id=decision.rotation_id,
         escalation_policy_id=decision.escalation_policy_id,
         routing_warning=decision.warning,
