@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from oncall.api.deps import require_webhook_token
+from oncall.errors import DomainError
 from oncall.db import (
     is_database_busy,
     serialized_writes,
@@ -233,5 +234,13 @@ def _store(request: Request, payload: AlertmanagerPayload, *, inline: bool = Fal
                 )
                 raise HTTPException(
                     503, "database unavailable; retry later", headers={"Retry-After": "5"}
+                ) from None
+            except DomainError:
+                # Never a 4xx for a delivery (Alertmanager would drop it): a refusal from
+                # inside ingest is our fault, so Alertmanager keeps the alerts and retries.
+                session.rollback()
+                log.exception("webhook: ingest refused a delivery; answering 503")
+                raise HTTPException(
+                    503, "could not store the delivery; retry later", headers={"Retry-After": "5"}
                 ) from None
     raise AssertionError("unreachable")
