@@ -20,13 +20,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from oncall.api.deps import require_webhook_token
-from oncall.errors import DomainError
 from oncall.db import (
     is_database_busy,
     serialized_writes,
     wait_briefly_for_write_lock,
     write_lock,
 )
+from oncall.errors import DomainError
 from oncall.incidents.alertmanager import (
     EXAMPLE_PAYLOAD,
     SUPPORTED_VERSION,
