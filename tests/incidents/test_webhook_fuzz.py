@@ -20,6 +20,7 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from oncall.escalation.models import Escalation
 from oncall.incidents.models import Alert, Incident, IncidentEvent
 from oncall.outbox import OutboxMessage
 
@@ -36,7 +37,7 @@ OPENED_BY = {
     "gpu-xid-resolved": "gpu-xid-firing",
     "batch-failure-resolved": "batch-failure-firing",
 }
-TABLES = (Incident, Alert, IncidentEvent, OutboxMessage)
+TABLES = (Incident, Alert, IncidentEvent, OutboxMessage, Escalation)
 ALERT_FIELDS = ("status", "labels", "annotations", "startsAt", "endsAt", "generatorURL")
 ALERT_FIELDS += ("fingerprint",)
 MAPS = ("groupLabels", "commonLabels", "commonAnnotations")
@@ -206,7 +207,7 @@ def rows(engine: Engine) -> tuple[int, ...]:
 
 def forget_incidents(engine: Engine) -> None:
     with Session(engine) as s:
-        for table in (OutboxMessage, IncidentEvent, Alert, Incident):
+        for table in (OutboxMessage, IncidentEvent, Alert, Escalation, Incident):
             s.execute(delete(table))
         s.commit()
 
