@@ -23,24 +23,28 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Column,
+    Index,
     Table,
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     event,
     exists,
     func,
     insert,
     or_,
+    text,
     update,
 )
 from sqlalchemy import select as select_columns
@@ -50,7 +54,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from oncall.db import UTCDateTime, session_scope
+from oncall.db import UTCDateTime, serialized_writes, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -84,24 +88,45 @@ class MessageKind(StrEnum):
     resolve = "resolve"
 
 
+_PENDING_SQL = "delivered_at IS NULL AND failed_at IS NULL"
+
+
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     # Where set, the key makes enqueueing idempotent within a channel (a repeated INSERT of the
     # same side effect, e.g. one escalation step's page, is dropped).
-    __table_args__ = (UniqueConstraint("channel", "dedup_key", name="uq_outbox_channel_dedup_key"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "dedup_key", name="uq_outbox_channel_dedup_key"),
+        # Only rows still to deliver are indexed for the worker: delivered ones pile up for
+        # 30 days, and a claim must not read past them.
+        Index(
+            "ix_outbox_pending",
+            "channel",
+            "next_attempt_at",
+            sqlite_where=text(_PENDING_SQL),
+            postgresql_where=text(_PENDING_SQL),
+        ),
+        Index(
+            "ix_outbox_pending_by_key",
+            "ordering_key",
+            "id",
+            sqlite_where=text(_PENDING_SQL),
+            postgresql_where=text(_PENDING_SQL),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     kind: str = Field(max_length=64)
     incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
     # Messages with the same ordering key are delivered one after another, in id order.
-    ordering_key: str | None = Field(default=None, max_length=128, index=True)
+    ordering_key: str | None = Field(default=None, max_length=128)
     dedup_key: str | None = Field(default=None, max_length=128)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     # The start of the current delivery effort: enqueued, or replayed by `outbox retry`.
     attempts_since: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     attempts: int = 0
     claimed_by: str | None = Field(default=None, max_length=128)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -223,7 +248,7 @@ class Claimed:
     rendered: Any = None
 
 
-Render = Callable[[Session, OutboxMessage], Any]
+Render = Callable[[Session, Claimed], Any]
 Send = Callable[[Claimed], Mapping[str, Any] | None]
 Recorded = Callable[[Session, Claimed, Mapping[str, Any]], None]
 OnFailure = Callable[[Session, OutboxMessage], None]
@@ -259,27 +284,59 @@ class DeliveryReport:
 
 
 _earlier = aliased(OutboxMessage)
+_PENDING = and_(OUTBOX.c.delivered_at.is_(None), OUTBOX.c.failed_at.is_(None))
 
-
-def _can_go_now(channel: str, now: datetime) -> Any:
-    """Rows of `channel` that may be sent at `now`: due, not leased by a live worker, and not
-    waiting behind an earlier undelivered row of their ordering key (head-of-line order)."""
-    return and_(
-        col(OutboxMessage.channel) == channel,
-        col(OutboxMessage.delivered_at).is_(None),
-        col(OutboxMessage.failed_at).is_(None),
-        col(OutboxMessage.next_attempt_at) <= now,
-        or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now),
+# Rows of :channel that may be sent at :now: due, not leased by a live worker, and not waiting
+# behind an earlier undelivered row of their ordering key (head-of-line order). Built once:
+# building and caching a statement this size costs more than running it.
+_CAN_GO_NOW = (
+    select_columns(OUTBOX.c.id)
+    .where(OUTBOX.c.channel == bindparam("channel"))
+    .where(_PENDING)
+    .where(OUTBOX.c.next_attempt_at <= bindparam("now"))
+    .where(or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < bindparam("now")))
+    .where(
         or_(
-            col(OutboxMessage.ordering_key).is_(None),
+            OUTBOX.c.ordering_key.is_(None),
             ~exists().where(
-                col(_earlier.ordering_key) == col(OutboxMessage.ordering_key),
-                col(_earlier.id) < col(OutboxMessage.id),
+                col(_earlier.ordering_key) == OUTBOX.c.ordering_key,
+                col(_earlier.id) < OUTBOX.c.id,
                 col(_earlier.delivered_at).is_(None),
                 col(_earlier.failed_at).is_(None),
             ),
-        ),
+        )
     )
+    .order_by(OUTBOX.c.id)
+)
+_LEASE = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .where(or_(OUTBOX.c.lease_until.is_(None), OUTBOX.c.lease_until < bindparam("now")))
+    .values(claimed_by=bindparam("worker"), lease_until=bindparam("lease_until"))
+)
+_CLAIMED = (
+    select_columns(
+        OUTBOX.c.id,
+        OUTBOX.c.channel,
+        OUTBOX.c.kind,
+        OUTBOX.c.incident_id,
+        OUTBOX.c.payload,
+        OUTBOX.c.attempts,
+        OUTBOX.c.attempts_since,
+    )
+    .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .where(OUTBOX.c.claimed_by == bindparam("worker"))
+    .order_by(OUTBOX.c.id)
+)
+
+
+@lru_cache(maxsize=16)
+def _candidates(limit: int, dialect: str) -> Any:
+    query = _CAN_GO_NOW.limit(limit)
+    if dialect == "postgresql":
+        # Several replicas' workers take different rows, without waiting for each other.
+        query = query.with_for_update(skip_locked=True, of=OUTBOX)
+    return query
 
 
 def claim(
@@ -292,55 +349,44 @@ def claim(
     limit: int = CLAIM_BATCH,
     lease: timedelta = LEASE,
 ) -> list[Claimed]:
-    """Lease up to `limit` rows of `channel` that can go now to `worker`, in one transaction.
+    """Lease up to `limit` rows of `channel` that can go now to `worker`, in one transaction,
+    and render them (`render` reads the database here, before anything is sent).
 
     On PostgreSQL the candidates are locked with SKIP LOCKED, so workers of several replicas
     take different rows; the conditional UPDATE makes the claim safe on SQLite too."""
-    with session_scope(engine) as session:
-        candidates = (
-            select_columns(col(OutboxMessage.id))
-            .where(_can_go_now(channel, now))
-            .order_by(col(OutboxMessage.id))
-            .limit(limit)
+    with serialized_writes(engine), session_scope(engine) as session:
+        connection = session.connection()
+        ids = list(
+            connection.scalars(
+                _candidates(limit, connection.dialect.name), {"channel": channel, "now": now}
+            )
         )
-        if session.get_bind().dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True, of=OUTBOX)
-        ids = list(session.connection().scalars(candidates))
         if not ids:
             return []
-        session.connection().execute(
-            update(OUTBOX)
-            .where(col(OutboxMessage.id).in_(ids))
-            .where(or_(col(OutboxMessage.lease_until).is_(None), OUTBOX.c.lease_until < now))
-            .values(claimed_by=worker, lease_until=now + lease)
+        lease_until = now + lease
+        connection.execute(
+            _LEASE, {"ids": ids, "now": now, "worker": worker, "lease_until": lease_until}
         )
-        rows = session.exec(
-            select(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(ids))
-            .where(OutboxMessage.claimed_by == worker)
-            .order_by(col(OutboxMessage.id))
-        ).all()
-        claimed = []
-        for row in rows:
-            assert row.id is not None
-            claimed.append(
-                Claimed(
-                    id=row.id,
-                    channel=row.channel,
-                    kind=row.kind,
-                    incident_id=row.incident_id,
-                    payload=dict(row.payload),
-                    attempts=row.attempts,
-                    attempts_since=row.attempts_since,
-                    lease_until=now + lease,
-                    rendered=render(session, row) if render is not None else None,
-                )
+        claimed = [
+            Claimed(
+                id=row.id,
+                channel=row.channel,
+                kind=row.kind,
+                incident_id=row.incident_id,
+                payload=row.payload,
+                attempts=row.attempts,
+                attempts_since=row.attempts_since,
+                lease_until=lease_until,
             )
+            for row in connection.execute(_CLAIMED, {"ids": ids, "worker": worker})
+        ]
+        if render is not None:
+            claimed = [replace(m, rendered=render(session, m)) for m in claimed]
         return claimed
 
 
 def _release(engine: Engine, ids: list[int], worker: str) -> None:
-    with session_scope(engine) as session:
+    with serialized_writes(engine), session_scope(engine) as session:
         session.connection().execute(
             update(OUTBOX)
             .where(OUTBOX.c.id.in_(ids))
@@ -350,6 +396,22 @@ def _release(engine: Engine, ids: list[int], worker: str) -> None:
         )
 
 
+_DELIVERED = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("message_id"))
+    .where(OUTBOX.c.delivered_at.is_(None))
+    .values(
+        delivered_at=bindparam("now"),
+        delivered_via=bindparam("via"),
+        attempts=OUTBOX.c.attempts + 1,
+        result=bindparam("result"),
+        last_error=None,
+        claimed_by=None,
+        lease_until=None,
+    )
+)
+
+
 def _record_delivered(
     engine: Engine,
     delivered: list[tuple[Claimed, Mapping[str, Any]]],
@@ -357,23 +419,21 @@ def _record_delivered(
     now: datetime,
 ) -> None:
     """Mark rows delivered, with what their answers mean, in one transaction."""
-    with session_scope(engine) as session:
-        for message, result in delivered:
-            session.connection().execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.id == message.id)
-                .where(OUTBOX.c.delivered_at.is_(None))
-                .values(
-                    delivered_at=now,
-                    delivered_via=handler.name or message.channel,
-                    attempts=OUTBOX.c.attempts + 1,
-                    result=dict(result),
-                    last_error=None,
-                    claimed_by=None,
-                    lease_until=None,
-                )
-            )
-            if handler.recorded is not None:
+    with serialized_writes(engine), session_scope(engine) as session:
+        session.connection().execute(
+            _DELIVERED,
+            [
+                {
+                    "message_id": message.id,
+                    "now": now,
+                    "via": handler.name or message.channel,
+                    "result": dict(result),
+                }
+                for message, result in delivered
+            ],
+        )
+        if handler.recorded is not None:
+            for message, result in delivered:
                 handler.recorded(session, message, result)
 
 
@@ -392,7 +452,7 @@ def _record_failure(
     if isinstance(error, RetryableDeliveryError) and error.retry_after is not None:
         delay = max(delay, error.retry_after)
     dead = not permanent and now + delay - message.attempts_since > max_age
-    with session_scope(engine) as session:
+    with serialized_writes(engine), session_scope(engine) as session:
         row = session.get(OutboxMessage, message.id)
         if row is None or row.delivered_at is not None or row.failed_at is not None:
             return "gone"
@@ -517,6 +577,7 @@ class Worker:
         now: Callable[[], datetime],
         name: str,
         poll_seconds: float = 2.0,
+        settle_seconds: float = 0.05,
         max_age: timedelta = DEFAULT_MAX_AGE,
         on_failure: OnFailure | None = None,
         on_report: Callable[[str, DeliveryReport], None] | None = None,
@@ -526,6 +587,7 @@ class Worker:
         self.now = now
         self.name = name
         self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
         self.max_age = max_age
         self.on_failure = on_failure
         self.on_report = on_report
@@ -563,7 +625,10 @@ class Worker:
         flag = self._wake[channel]
         handler = self.handlers[channel]
         while not self._stopping.is_set():
-            flag.wait(self.poll_seconds)
+            if flag.wait(self.poll_seconds):
+                # Woken by a commit: let the commits of the next moment join this claim, so
+                # a burst of incidents costs a few claims, not one per incident.
+                self._stopping.wait(self.settle_seconds)
             flag.clear()
             while not self._stopping.is_set():
                 try:

@@ -97,15 +97,35 @@ def upgrade() -> None:
             "attempts_since", existing_type=oncall.db.UTCDateTime(timezone=True), nullable=False
         )
         batch_op.drop_index(batch_op.f("ix_outbox_channel"))
-        batch_op.create_index(batch_op.f("ix_outbox_ordering_key"), ["ordering_key"], unique=False)
+        batch_op.drop_index(batch_op.f("ix_outbox_next_attempt_at"))
         batch_op.create_unique_constraint("uq_outbox_channel_dedup_key", ["channel", "dedup_key"])
+    # The worker's indexes cover only rows still to deliver (delivered ones stay 30 days).
+    pending = sa.text("delivered_at IS NULL AND failed_at IS NULL")
+    op.create_index(
+        "ix_outbox_pending",
+        "outbox",
+        ["channel", "next_attempt_at"],
+        sqlite_where=pending,
+        postgresql_where=pending,
+    )
+    op.create_index(
+        "ix_outbox_pending_by_key",
+        "outbox",
+        ["ordering_key", "id"],
+        sqlite_where=pending,
+        postgresql_where=pending,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_pending_by_key", table_name="outbox")
+    op.drop_index("ix_outbox_pending", table_name="outbox")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_constraint("uq_outbox_channel_dedup_key", type_="unique")
-        batch_op.drop_index(batch_op.f("ix_outbox_ordering_key"))
         batch_op.create_index(batch_op.f("ix_outbox_channel"), ["channel"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_outbox_next_attempt_at"), ["next_attempt_at"], unique=False
+        )
         batch_op.drop_column("lease_until")
         batch_op.drop_column("claimed_by")
         batch_op.drop_column("attempts_since")

@@ -156,6 +156,9 @@ def _report(request: Request, delivery: Delivery, payload: AlertmanagerPayload |
 
 # How long the event loop may wait for another SQLite writer before the ingest moves to a thread.
 INLINE_LOCK_WAIT_MS = 20
+# How long the loop may queue behind this process's own writers (the outbox worker's short
+# claim and record transactions) before the delivery moves to a thread.
+INLINE_QUEUE_WAIT_SECONDS = 0.005
 # Larger deliveries are stored in a thread: the loop is never held for long (about 25 us an alert).
 INLINE_MAX_ALERTS = 1000
 
@@ -172,15 +175,15 @@ async def _store_soon(request: Request, payload: AlertmanagerPayload) -> IngestR
     In a thread it gains no parallelism and pays a GIL hand-off around every SQLite call while
     the loop receives the next deliveries (bench/README.md: 48-55% of the baseline's rate in a
     thread, 73-83% on the loop). Inline, the loop is held for the ingest itself (milliseconds)
-    and never for someone else's lock: it waits at most INLINE_LOCK_WAIT_MS for SQLite's write
-    lock, and not at all for this process's, before stepping back to a thread that may wait
-    longer. PostgreSQL waits on the network, where threads do run in parallel."""
+    and hardly for someone else's lock: it waits at most INLINE_LOCK_WAIT_MS for SQLite's write
+    lock and INLINE_QUEUE_WAIT_SECONDS for this process's, before stepping back to a thread
+    that may wait longer. PostgreSQL waits on the network, where threads do run in parallel."""
     stores = request.app.state.metrics.webhook_stores
     lock = write_lock(request.app.state.engine)
     if (
         lock is not None
         and len(payload.alerts) <= INLINE_MAX_ALERTS
-        and lock.acquire(blocking=False)
+        and lock.acquire(timeout=INLINE_QUEUE_WAIT_SECONDS)
     ):
         try:
             result = _store(request, payload, inline=True)

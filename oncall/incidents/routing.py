@@ -11,7 +11,6 @@ from sqlalchemy import select as select_columns
 from sqlmodel import Session
 
 from oncall.catalog.models import EscalationPolicy, Model, Rotation, Route, Team
-from oncall.catalog.service import list_routes
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecis
                         "and no route matched"
                     ),
                 )
-            route, _ = fallback
+            route = fallback
             return RoutingDecision(
                 model.team_id,
                 model.id,
@@ -84,14 +83,16 @@ def route_labels(*, session: Session, labels: Mapping[str, str]) -> RoutingDecis
             else "no route matched these labels",
             via="none",
         )
-    route, team_id = found
+    route = found
     return RoutingDecision(
-        team_id,
+        route.team_id,
         model_id,
         route.rotation_id,
         route.escalation_policy_id,
         warning=warning,
         via=f"route {route.position}",
+        slack_channel=route.slack_channel,
+        escalation_steps=tuple(route.steps or ()),
     )
 
 
@@ -120,9 +121,29 @@ def _load_model(session: Session, model_id: str) -> Row[Any, Any, Any, Any, Any,
     return session.connection().execute(_MODEL_WITH_CATALOG, {"model_id": model_id}).first()
 
 
-def _first_route(session: Session, labels: Mapping[str, str]) -> tuple[Route, str | None] | None:
-    for route in list_routes(session=session):
-        if all(labels.get(k) == v for k, v in route.match.items()):
-            rotation = session.get(Rotation, route.rotation_id)
-            return route, rotation.team_id if rotation else None
+_ROUTES = Route.__table__  # type: ignore[attr-defined]
+_ROTATIONS = Rotation.__table__  # type: ignore[attr-defined]
+# The routes in order, each with its rotation's team, that team's channel and the policy's
+# steps: one query of plain columns, as for models (a cluster failing at once is routed here).
+_ROUTES_WITH_CATALOG = (
+    select_columns(
+        _ROUTES.c.position,
+        _ROUTES.c.match,
+        _ROUTES.c.rotation_id,
+        _ROUTES.c.escalation_policy_id,
+        _ROTATIONS.c.team_id,
+        _TEAMS.c.slack_channel,
+        _POLICIES.c.steps,
+    )
+    .outerjoin(_ROTATIONS, _ROTATIONS.c.id == _ROUTES.c.rotation_id)
+    .outerjoin(_TEAMS, _TEAMS.c.id == _ROTATIONS.c.team_id)
+    .outerjoin(_POLICIES, _POLICIES.c.id == _ROUTES.c.escalation_policy_id)
+    .order_by(_ROUTES.c.position)
+)
+
+
+def _first_route(session: Session, labels: Mapping[str, str]) -> Any:
+    for route in session.connection().execute(_ROUTES_WITH_CATALOG):
+        if all(labels.get(k) == v for k, v in (route.match or {}).items()):
+            return route  # a row: position, match, rotation_id, ..., team_id, slack_channel
     return None

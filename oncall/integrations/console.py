@@ -9,17 +9,30 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from oncall.incidents.models import Incident
-from oncall.outbox import Claimed, Handler, MessageKind, OutboxMessage
+from oncall.outbox import Claimed, Handler, MessageKind
 
 log = logging.getLogger("oncall.console")
 
 Printer = Callable[[str], None]
 
 
-def _incident_line(incident: Incident) -> str:
+_INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
+# Only what the line shows, as plain columns (rendered for every message while it is claimed).
+_INCIDENT_LINE = select(
+    _INCIDENTS.c.id,
+    _INCIDENTS.c.severity,
+    _INCIDENTS.c.title,
+    _INCIDENTS.c.status,
+    _INCIDENTS.c.acknowledged_by,
+    _INCIDENTS.c.assignee_id,
+).where(_INCIDENTS.c.id == bindparam("incident_id"))
+
+
+def _incident_line(incident: Any) -> str:
     who = incident.acknowledged_by or incident.assignee_id or "nobody on call"
     return (
         f"#{incident.id} [{incident.severity.upper()}] {incident.title} "
@@ -27,26 +40,26 @@ def _incident_line(incident: Incident) -> str:
     )
 
 
-def _where(message: OutboxMessage) -> str:
+def _where(message: Claimed) -> str:
     return f"Slack {message.payload.get('channel') or '(no channel)'}"
 
 
-def _post(message: OutboxMessage, about: str) -> str:
+def _post(message: Claimed, about: str) -> str:
     return f"{_where(message)}: post   {about}"
 
 
-def _update(message: OutboxMessage, about: str) -> str:
+def _update(message: Claimed, about: str) -> str:
     return f"{_where(message)}: update {about} [{message.payload.get('reason', '')}]"
 
 
-def _thread(message: OutboxMessage, _about: str) -> str:
+def _thread(message: Claimed, _about: str) -> str:
     p = message.payload
     mention = " ".join(f"@{m}" for m in p.get("mention", []))
     here = "@here " if p.get("here") else ""
     return f"{_where(message)}: thread {here}{mention} {p.get('text', '')}".rstrip()
 
 
-def _page(message: OutboxMessage, _about: str) -> str:
+def _page(message: Claimed, _about: str) -> str:
     p = message.payload
     return (
         f"PagerDuty: {p.get('event_action')} dedup_key={p.get('dedup_key')} "
@@ -55,7 +68,7 @@ def _page(message: OutboxMessage, _about: str) -> str:
 
 
 # One dispatcher: what each kind of message would have been, as a line.
-_RENDER: dict[str, Callable[[OutboxMessage, str], str]] = {
+_RENDER: dict[str, Callable[[Claimed, str], str]] = {
     MessageKind.post_incident: _post,
     MessageKind.update_incident: _update,
     MessageKind.thread_message: _thread,
@@ -65,9 +78,13 @@ _RENDER: dict[str, Callable[[OutboxMessage, str], str]] = {
 }
 
 
-def describe(session: Session, message: OutboxMessage) -> str:
+def describe(session: Session, message: Claimed) -> str:
     """One readable line: what would have been sent, and where."""
-    incident = session.get(Incident, message.incident_id) if message.incident_id else None
+    incident = (
+        session.connection().execute(_INCIDENT_LINE, {"incident_id": message.incident_id}).first()
+        if message.incident_id is not None
+        else None
+    )
     about = _incident_line(incident) if incident else ""
     render = _RENDER.get(message.kind)
     if render is not None:
@@ -78,7 +95,7 @@ def describe(session: Session, message: OutboxMessage) -> str:
 def console_handler(printer: Printer | None = None) -> Handler:
     """Render while the row is claimed; print (or log) when it is sent."""
 
-    def render(session: Session, message: OutboxMessage) -> str:
+    def render(session: Session, message: Claimed) -> str:
         # One log line per message: alert text must not be able to forge more lines.
         return describe(session, message).replace("\r", "\\r").replace("\n", "\\n")
 
