@@ -42,7 +42,6 @@ from sqlalchemy import (
     event,
     exists,
     func,
-    insert,
     or_,
     text,
     update,
@@ -54,7 +53,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from oncall.db import UTCDateTime, serialized_writes, session_scope
+from oncall.db import RowInserter, UTCDateTime, serialized_writes, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ class OutboxMessage(SQLModel, table=True):
 
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-_INSERT = insert(OUTBOX)  # built once: parameters are bound per call
+_INSERT_ROW = RowInserter(OUTBOX)  # built once: parameters are bound per call
 _INSERT_IDEMPOTENT = {
     "sqlite": sqlite.insert(OUTBOX).on_conflict_do_nothing(),
     "postgresql": postgresql.insert(OUTBOX).on_conflict_do_nothing(),
@@ -183,23 +182,23 @@ def enqueue(
     A plain INSERT (no ORM object): nothing reads the row back before the worker does. With a
     `dedup_key`, a second row with the same key in the same channel is silently dropped."""
     connection = session.connection()
-    statement = _INSERT if dedup_key is None else _INSERT_IDEMPOTENT[connection.dialect.name]
-    connection.execute(
-        statement,
-        {
-            "channel": str(channel),
-            "kind": str(kind),
-            "incident_id": incident_id,
-            "ordering_key": ordering_key(channel, incident_id),
-            "dedup_key": dedup_key,
-            "payload": dict(payload),
-            "created_at": now,
-            "attempts_since": now,
-            "next_attempt_at": now,
-            "attempts": 0,
-            "result": {},
-        },
-    )
+    values = {
+        "channel": str(channel),
+        "kind": str(kind),
+        "incident_id": incident_id,
+        "ordering_key": ordering_key(channel, incident_id),
+        "dedup_key": dedup_key,
+        "payload": dict(payload),
+        "created_at": now,
+        "attempts_since": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+        "result": {},
+    }
+    if dedup_key is None:
+        _INSERT_ROW(connection, values)
+    else:
+        connection.execute(_INSERT_IDEMPOTENT[connection.dialect.name], values)
     session.info.setdefault(_PENDING_WAKE, set()).add(str(channel))
 
 

@@ -20,16 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, func, insert, update
+from sqlalchemy import Table, func, update
 from sqlmodel import Session, col, select
 
+from oncall.db import RowInserter
 from oncall.escalation.models import Escalation, EscalationPolicy
 from oncall.rotations.spec import parse_duration
 
 log = logging.getLogger(__name__)
 
 ESCALATIONS: Table = Escalation.__table__  # type: ignore[attr-defined]
-_INSERT = insert(ESCALATIONS)
+_INSERT = RowInserter(ESCALATIONS)
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ def begin(
     )
     parsed = steps_of(raw)
     fired = _due_now(parsed, now, 0, now)
-    session.connection().execute(
-        _INSERT,
+    _INSERT(
+        session.connection(),
         {
             "incident_id": incident_id,
             "policy_id": policy_id,
@@ -148,7 +149,7 @@ def restart(
         .values(run=ESCALATIONS.c.run + 1, **values)
     )
     if not changed.rowcount:
-        session.connection().execute(_INSERT, {"incident_id": incident_id, "run": 1, **values})
+        _INSERT(session.connection(), {"incident_id": incident_id, "run": 1, **values})
     return parsed[:fired]
 
 

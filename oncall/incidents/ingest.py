@@ -7,11 +7,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import Table, bindparam
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col
 
+from oncall.db import RowInserter
 from oncall.escalation import service as escalation
 from oncall.incidents import flows
 from oncall.incidents.alertmanager import AlertmanagerAlert, AlertmanagerPayload, is_firing
@@ -291,7 +292,7 @@ def _create(
 
 
 INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
-_INSERT_INCIDENT = insert(INCIDENTS)
+_INSERT_INCIDENT = RowInserter(INCIDENTS)
 _INCIDENT_COLUMNS = tuple(c.key for c in INCIDENTS.columns if c.key != "id")
 
 
@@ -300,8 +301,7 @@ def _insert_incident(session: Session, incident: Incident) -> None:
     had been loaded: the ORM's unit of work costs more than the INSERT itself, and the rest of
     the ingest changes the object through the session as usual."""
     values = {key: getattr(incident, key) for key in _INCIDENT_COLUMNS}
-    result = session.connection().execute(_INSERT_INCIDENT, values)
-    (incident.id,) = result.inserted_primary_key or (None,)
+    incident.id = _INSERT_INCIDENT(session.connection(), values)
     make_transient_to_detached(incident)
     session.add(incident)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlmodel import Session
 
+from oncall.db import RowInserter
 from oncall.incidents.models import Incident, IncidentEvent
 
 EVENTS: Table = IncidentEvent.__table__  # type: ignore[attr-defined]
-_INSERT = insert(EVENTS)  # built once: parameters are bound per call
+_INSERT = RowInserter(EVENTS)  # built once: parameters are bound per call
 
 
 def add_event(
@@ -31,8 +32,8 @@ def add_event(
     """
     if incident_id is None:
         raise ValueError("the incident must be stored before its timeline")
-    session.connection().execute(
-        _INSERT,
+    _INSERT(
+        session.connection(),
         {
             "incident_id": incident_id,
             "at": at,
