@@ -804,6 +804,7 @@ class Bench:
     """The servers and database of one backend, and how long each phase may take."""
 
     plan: Plan
+    backend: str
     oncall: Server
     baseline: Server
     db: Database
@@ -828,13 +829,29 @@ def compare(
     total = {"oncall": Load(), "baseline": Load()}
     for round_no in range(bench.plan.rounds):
         order = ["baseline", "oncall"] if round_no % 2 == 0 else ["oncall", "baseline"]
+        done: dict[str, Load] = {}
         for name in order:
             requests = workload.requests(per_slice)
             if name == "oncall":
-                total[name].add(bench.oncall_load(requests, concurrency))
+                done[name] = bench.oncall_load(requests, concurrency)
             else:
-                total[name].add(bench.baseline_load(requests, concurrency))
+                done[name] = bench.baseline_load(requests, concurrency)
+            total[name].add(done[name])
+        progress(bench.backend, f"{workload.name}, {concurrency} connections", round_no, done)
     return Comparison(workload.name, concurrency, total["oncall"], total["baseline"], incidents)
+
+
+def progress(backend: str, case: str, round_no: int, done: dict[str, Load]) -> None:
+    """One line per round, as it happens: the noise between rounds shows."""
+    o, base = done["oncall"], done["baseline"]
+    drain = o.drains[-1]
+    print(
+        f"  [{backend}] {case}, round {round_no + 1}: baseline {base.request_rate:,.0f} req/s; "
+        f"oncall {o.request_rate:,.0f} req/s ({o.created:,} new incidents), "
+        f"outbox backlog {drain.backlog:,} drained in {drain.seconds:.1f} s"
+        + ("" if drain.drained else " (NOT drained)"),
+        flush=True,
+    )
 
 
 async def _one_at_a_time(
@@ -1134,23 +1151,22 @@ def _errors(load: Load) -> str:
 def _drains(drains: Sequence[Drain], bound: float) -> str:
     if not drains:
         return ""
-    backlog = max(d.backlog for d in drains)
-    slowest = max(d.seconds for d in drains)
+    backlog = sum(d.backlog for d in drains)
     written = sum(d.written for d in drains)
     delivered = sum(d.delivered for d in drains)
     failed = sum(d.failed for d in drains)
-    drained = all(d.drained for d in drains)
     waited = sum(d.seconds for d in drains)
-    rate = sum(d.backlog for d in drains) / waited if waited else 0.0
-    text = (
-        f"backlog at load end up to {backlog:,} rows; "
+    per_row = sum(d.cpu_seconds for d in drains) / backlog * 1000 if backlog else math.nan
+    slowest = max(d.seconds for d in drains)
+    drained = all(d.drained for d in drains)
+    return (
+        f"backlog at load end up to {max(d.backlog for d in drains):,} rows; "
         + (f"drained in up to {slowest:.1f} s" if drained else f"NOT drained within {bound:.0f} s")
         + f"; {delivered:,}/{written:,} rows delivered"
         + (f", {failed} failed" if failed else "")
+        + f"; after the load ~{backlog / waited if waited else 0:,.0f} rows/s, "
+        f"{per_row:.1f} ms CPU a row"
     )
-    if len(drains) == 1 or not drained:
-        text += f" (~{rate:,.0f} rows/s while draining)"
-    return text
 
 
 def _cpu(load: Load) -> str:
@@ -1397,7 +1413,7 @@ def run_backend(
         baseline.start(work)
         db = Database(backend.oncall_url)
         stack.callback(db.close)
-        bench = Bench(plan, oncall, baseline, db)
+        bench = Bench(plan, backend.name, oncall, baseline, db)
 
         run = uuid.uuid4().hex[:6]
         storm_shape = PayloadShape("storm-200", 200)
