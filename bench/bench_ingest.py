@@ -1042,7 +1042,10 @@ ACROSS = [
     ("driver execute (the SQL itself, while the GIL is held)", "DefaultDialect.do_execute"),
     ("pydantic payload validation", "model_validate_json ("),
     ("outbox worker (scheduler thread)", "deliver_outbox ("),
-    ("the webhook route (in the request)", "alertmanager_webhook ("),
+    (
+        "the webhook (oncall/api/webhook.py: on the loop or in its thread)",
+        "(oncall/api/webhook.py)",
+    ),
 ]
 
 
