@@ -349,11 +349,11 @@ def claim(
     lease: timedelta = LEASE,
 ) -> list[Claimed]:
     """Lease up to `limit` rows of `channel` that can go now to `worker`, in one transaction,
-    and render them (`render` reads the database here, before anything is sent).
+    and render them (`render` reads the database after the claim, before anything is sent).
 
     On PostgreSQL the candidates are locked with SKIP LOCKED, so workers of several replicas
     take different rows; the conditional UPDATE makes the claim safe on SQLite too."""
-    with serialized_writes(engine), session_scope(engine) as session:
+    with serialized_writes(engine), session_scope(engine) as session:  # short: no rendering
         connection = session.connection()
         ids = list(
             connection.scalars(
@@ -379,9 +379,12 @@ def claim(
             )
             for row in connection.execute(_CLAIMED, {"ids": ids, "worker": worker})
         ]
-        if render is not None:
-            claimed = [replace(m, rendered=render(session, m)) for m in claimed]
-        return claimed
+    if render is not None and claimed:
+        # Read what the messages show after the claim committed: SQLite readers never hold
+        # up a writer (WAL), so the webhook does not wait while a batch renders.
+        with Session(engine, expire_on_commit=False) as reader:
+            claimed = [replace(m, rendered=render(reader, m)) for m in claimed]
+    return claimed
 
 
 def _release(engine: Engine, ids: list[int], worker: str) -> None:
