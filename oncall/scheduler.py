@@ -59,14 +59,14 @@ def outbox_failure_on_incident(clock: Clock) -> outbox.OnFailure:
     return on_failure
 
 
-def jobs(*, clock: Clock, max_age: timedelta, metrics: ServiceMetrics) -> list[Job]:
+def leader_jobs(*, clock: Clock, max_age: timedelta, metrics: ServiceMetrics) -> list[Job]:
     """The leader's jobs."""
-    from oncall.incidents.service import notify_steps
+    from oncall.incidents.service import fire_due_escalations
 
     on_failure = outbox_failure_on_incident(clock)
 
     def escalations(engine: Engine, now: datetime) -> int:
-        return escalation_jobs.fire_due_escalations(engine=engine, now=now, notify=notify_steps)
+        return fire_due_escalations(engine=engine, now=now)  # with the incidents' Notify
 
     def expire_outbox(engine: Engine, now: datetime) -> int:
         with session_scope(engine) as session:
@@ -107,7 +107,7 @@ class Background:
         self.lease_clock = lease_clock  # real time: a lease measures whether a process lives
         self.metrics = metrics
         self.identity = identity or leases.process_identity()
-        self.jobs = jobs(clock=clock, max_age=max_age, metrics=metrics)
+        self.jobs = leader_jobs(clock=clock, max_age=max_age, metrics=metrics)
         self.worker = outbox.Worker(
             engine=engine,
             handlers=handlers,
