@@ -160,7 +160,7 @@ INLINE_LOCK_WAIT_MS = 20
 # claim and record transactions, another delivery in a thread) before the delivery moves to a
 # thread. Waiting here costs the loop nothing it could use (only one writer can go at a time),
 # while a shorter wait sent most deliveries of a burst to threads, each then holding the lock
-# for the next: 104 against 238 new incidents/s at 8 connections (bench/README.md).
+# for the next (bench/README.md).
 INLINE_QUEUE_WAIT_SECONDS = 0.05
 # Larger deliveries are stored in a thread: the loop is never held for long (about 25 us an alert).
 INLINE_MAX_ALERTS = 1000
