@@ -29,15 +29,20 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: store timezone-aware UTC values")
-        value = value.astimezone(UTC)
+        value = require_aware(value).astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def require_aware(value: datetime) -> datetime:
+    """Every stored timestamp is timezone-aware: a naive one is a bug, refused at the write."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: store timezone-aware UTC values")
+    return value
 
 
 class MissingDriver(RuntimeError):
@@ -189,15 +194,9 @@ class RowInserter:
 
 def _sqlite_writer(column: Any) -> Callable[[Any], Any] | None:
     if isinstance(column.type, UTCDateTime):
-        return lambda v: None if v is None else sqlite_timestamp(_aware(v))
+        return lambda v: None if v is None else sqlite_timestamp(require_aware(v))
     if isinstance(column.type, JSON):
-        return lambda v: dump_json(v)
+        return dump_json
     if isinstance(column.type, Enum | String):
         return lambda v: None if v is None else str(v)
     return None
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: store timezone-aware UTC values")
-    return value

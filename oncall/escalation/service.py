@@ -91,47 +91,11 @@ def policy_steps(*, session: Session, policy_id: str | None) -> list[dict[str, A
     return [dict(step) for step in policy.steps] if policy else []
 
 
-def begin(
-    *,
-    session: Session,
-    incident_id: int,
-    policy_id: str | None,
-    now: datetime,
-    steps: Iterable[Mapping[str, Any]] | None = None,
-) -> list[Step]:
-    """Start the clock of a new incident at step 0 with its policy as it is now (`steps` when
-    the caller has read them already). Steps due at once (`after: 0m`) are returned already
-    counted as fired: the caller notifies for them in the same transaction."""
-    raw = (
-        [dict(s) for s in steps]
-        if steps is not None
-        else policy_steps(session=session, policy_id=policy_id)
-    )
-    parsed = steps_of(raw)
-    fired = _due_now(parsed, now, 0, now)
-    _INSERT(
-        session.connection(),
-        {
-            "incident_id": incident_id,
-            "policy_id": policy_id,
-            "steps": raw,
-            "run": 1,
-            "started_at": now,
-            "next_step": fired,
-            "due_at": _due_at(parsed, now, fired),
-            "stopped_at": None,
-            "paged_at": now if any(s.pages for s in parsed[:fired]) else None,
-        },
-    )
-    return parsed[:fired]
-
-
-def restart(
-    *, session: Session, incident_id: int, policy_id: str | None, now: datetime
-) -> list[Step]:
-    """A reopened incident escalates again from the first step, with the policy as it is now
-    and a new run (PagerDuty is triggered afresh); returns the steps due at once."""
-    raw = policy_steps(session=session, policy_id=policy_id)
+def _clock_start(
+    raw: list[dict[str, Any]], policy_id: str | None, now: datetime
+) -> tuple[dict[str, Any], list[Step]]:
+    """The row values of a clock started at `now` at step 0, past the steps due at once; and
+    those steps (counted as fired: the caller notifies for them in its transaction)."""
     parsed = steps_of(raw)
     fired = _due_now(parsed, now, 0, now)
     values = {
@@ -143,6 +107,35 @@ def restart(
         "stopped_at": None,
         "paged_at": now if any(s.pages for s in parsed[:fired]) else None,
     }
+    return values, parsed[:fired]
+
+
+def begin(
+    *,
+    session: Session,
+    incident_id: int,
+    policy_id: str | None,
+    now: datetime,
+    steps: Iterable[Mapping[str, Any]] | None = None,
+) -> list[Step]:
+    """Start the clock of a new incident at step 0 with its policy as it is now (`steps` when
+    the caller has read them already); returns the steps due at once (`after: 0m`)."""
+    raw = (
+        [dict(s) for s in steps]
+        if steps is not None
+        else policy_steps(session=session, policy_id=policy_id)
+    )
+    values, fired = _clock_start(raw, policy_id, now)
+    _INSERT(session.connection(), {"incident_id": incident_id, "run": 1, **values})
+    return fired
+
+
+def restart(
+    *, session: Session, incident_id: int, policy_id: str | None, now: datetime
+) -> list[Step]:
+    """A reopened incident escalates again from the first step, with the policy as it is now
+    and a new run (PagerDuty is triggered afresh); returns the steps due at once."""
+    values, fired = _clock_start(policy_steps(session=session, policy_id=policy_id), policy_id, now)
     changed = session.connection().execute(
         update(ESCALATIONS)
         .where(ESCALATIONS.c.incident_id == incident_id)
@@ -150,7 +143,7 @@ def restart(
     )
     if not changed.rowcount:
         _INSERT(session.connection(), {"incident_id": incident_id, "run": 1, **values})
-    return parsed[:fired]
+    return fired
 
 
 def stop(*, session: Session, incident_id: int, now: datetime) -> Stopped:
