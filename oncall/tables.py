@@ -15,6 +15,7 @@ from oncall.escalation.models import Escalation
 from oncall.incidents.models import Alert, Incident, IncidentEvent
 from oncall.leases import Lease
 from oncall.outbox import OutboxMessage
+from oncall.rca.models import RcaActionItem, RcaDocument
 from oncall.rotations.models import CalendarToken, Override, Swap
 
 metadata = SQLModel.metadata
@@ -32,6 +33,8 @@ __all__ = [
     "OutboxMessage",
     "Override",
     "Person",
+    "RcaActionItem",
+    "RcaDocument",
     "Rotation",
     "Route",
     "Swap",
