@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     pagerduty_events_url: str = Field(
         DEFAULT_PAGERDUTY_EVENTS_URL, validation_alias=_env("ONCALL_PAGERDUTY_EVENTS_URL")
     )
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("PAGERDUTY_WEBHOOK_SECRET")
+    )
 
     prometheus_url: str | None = Field(None, validation_alias=_env("ONCALL_PROMETHEUS_URL"))
     ssl_cert_file: Path | None = Field(None, validation_alias=_env("SSL_CERT_FILE"))
@@ -69,6 +73,7 @@ class Settings(BaseSettings):
         "slack_signing_secret",
         "slack_app_token",
         "pagerduty_routing_key",
+        "pagerduty_webhook_secret",
         mode="after",
     )
     @classmethod
@@ -81,6 +86,14 @@ class Settings(BaseSettings):
         if raw.lower() in _PLACEHOLDER_SECRETS:
             raise ValueError("is a placeholder value copied from an example; set a real secret")
         return value
+
+    @field_validator("pagerduty_events_url", mode="after")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        # The Events API client refuses anything else; say so at start, not at the first page.
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL (the PagerDuty client accepts only https)")
+        return value.rstrip("/")
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # SecretStr hides tokens; URLs (database, Prometheus) may carry a password too.
@@ -103,6 +116,21 @@ class Settings(BaseSettings):
     def requests_verify(self) -> bool | str:
         """What `requests`-based clients pass as `verify` (they ignore SSL_CERT_FILE)."""
         return str(self.ssl_cert_file) if self.ssl_cert_file else True
+
+
+_ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def env_reference(value: str | None) -> str | None:
+    """The variable a catalog value such as `${PD_KEY_GROWTH}` names; None for a literal."""
+    match = _ENV_REFERENCE.match(value.strip()) if value else None
+    return match.group(1) if match else None
+
+
+def environment_value(name: str) -> str | None:
+    """A variable the catalog names (`${NAME}`), read when it is used; empty counts as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or None
 
 
 @lru_cache

@@ -59,6 +59,20 @@ def _check_notify(value: str) -> str:
     )
 
 
+_ROUTING_KEY_RE = re.compile(r"^[A-Za-z0-9]{32}$")
+_ENV_NAME_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+def _check_routing_key(value: str) -> str:
+    value = value.strip()
+    if _ENV_NAME_RE.match(value) or _ROUTING_KEY_RE.match(value):
+        return value
+    raise ValueError(
+        "use ${ENV_NAME} (the key stays out of git) or the 32-character integration key "
+        "of the PagerDuty service"
+    )
+
+
 def _as_str(value: Any) -> Any:
     # YAML reads `start: 2026-01-05 10:00:00` as a datetime and ids such as 1234 as ints.
     if isinstance(value, datetime):
@@ -74,6 +88,7 @@ ShiftText = Annotated[str, BeforeValidator(_check_shift)]
 RestrictText = Annotated[str, BeforeValidator(_check_restrict)]
 DurationText = Annotated[str, BeforeValidator(_check_duration)]
 NotifyTarget = Annotated[str, AfterValidator(_check_notify)]
+RoutingKey = Annotated[str, AfterValidator(_check_routing_key)]
 
 
 class _Spec(BaseModel):
@@ -85,7 +100,7 @@ class TeamSpec(_Spec):
     name: str
     slack_channel: str | None = None
     leads: list[Id] = Field(default_factory=list)
-    pagerduty_routing_key: str | None = None
+    pagerduty_routing_key: RoutingKey | None = None
 
 
 class PersonSpec(_Spec):

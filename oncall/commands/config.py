@@ -62,6 +62,14 @@ def _warnings(spec: CatalogSpec, file: Path) -> list[str]:
     return catalog_warnings(spec=spec, source=str(file), now=now, session=None)
 
 
+def _routing_key_warnings(spec: CatalogSpec, file: Path) -> list[str]:
+    """Teams whose `${NAME}` routing key variable is unset where the check runs."""
+    from oncall.catalog.routing_keys import unset_variable_warnings
+
+    text = file.read_text(encoding="utf-8")
+    return unset_variable_warnings(spec=spec, text=text, source=str(file))
+
+
 def _configured_database() -> Engine | None:
     """The database ONCALL_DATABASE_URL names, when it exists and is at the latest migration:
     `config check` works without one and never creates one."""
@@ -95,7 +103,7 @@ def check(file: Path | None = FileArg, as_json: bool = typer.Option(False, "--js
     """Validate the file: every error with its line and field, exit code 1 if any."""
     file = _file(file)
     spec = _load(file)
-    warnings = _warnings(spec, file)
+    warnings = _warnings(spec, file) + _routing_key_warnings(spec, file)
     summary = {
         "file": str(file),
         "valid": True,

@@ -94,6 +94,7 @@ def page(
         payload={
             "event_action": str(action),
             "dedup_key": pagerduty_dedup_key(incident.id),
+            "run": run,
             "team_id": incident.team_id,
             "summary": incident.title[:1024],
             "severity": incident.severity,

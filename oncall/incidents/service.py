@@ -58,12 +58,18 @@ def close_incident(
 
 
 def _resolved(
-    session: Session, incident: Incident, now: datetime, *, actor: str, text: str
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    *,
+    actor: str,
+    text: str,
+    tell_pagerduty: bool = True,
 ) -> None:
     stopped = escalation.stop(session=session, incident_id=_id(incident), now=now)
     record_event(session, incident, now, EventKind.resolved, text, actor=actor)
     flows.incident_changed(session=session, incident=incident, now=now, reason="resolved")
-    if stopped.paged:
+    if stopped.paged and tell_pagerduty:
         flows.page(
             session=session, incident=incident, now=now, action=MessageKind.resolve, run=stopped.run
         )
@@ -133,9 +139,12 @@ def timeline_of(*, session: Session, incident_id: int) -> list[IncidentEvent]:
     )
 
 
-def acknowledge(*, session: Session, incident_id: int, by: str, now: datetime) -> Incident:
+def acknowledge(
+    *, session: Session, incident_id: int, by: str, now: datetime, tell_pagerduty: bool = True
+) -> Incident:
     """Stop the escalation; idempotent for an incident that is already acknowledged. An ack
-    that races a page still acknowledges PagerDuty: the page's commit is read after ours."""
+    that races a page still acknowledges PagerDuty: the page's commit is read after ours.
+    `tell_pagerduty=False`: the ack came from PagerDuty, so it is not echoed back there."""
     changed, incident = _transition(
         session,
         incident_id,
@@ -154,7 +163,7 @@ def acknowledge(*, session: Session, incident_id: int, by: str, now: datetime) -
     stopped = escalation.stop(session=session, incident_id=incident_id, now=now)
     record_event(session, incident, now, EventKind.acknowledged, f"acknowledged by {by}", actor=by)
     flows.incident_changed(session=session, incident=incident, now=now, reason="acknowledged")
-    if stopped.paged:
+    if stopped.paged and tell_pagerduty:
         flows.page(
             session=session,
             incident=incident,
@@ -166,7 +175,13 @@ def acknowledge(*, session: Session, incident_id: int, by: str, now: datetime) -
 
 
 def resolve(
-    *, session: Session, incident_id: int, by: str, now: datetime, note: str | None = None
+    *,
+    session: Session,
+    incident_id: int,
+    by: str,
+    now: datetime,
+    note: str | None = None,
+    tell_pagerduty: bool = True,
 ) -> Incident:
     """Resolve by hand; idempotent for an incident that is already resolved."""
     changed, incident = _transition(
@@ -183,7 +198,7 @@ def resolve(
     )
     if changed:
         text = f"resolved by {by}" + (f": {note}" if note else "")
-        _resolved(session, incident, now, actor=by, text=text)
+        _resolved(session, incident, now, actor=by, text=text, tell_pagerduty=tell_pagerduty)
     return incident
 
 

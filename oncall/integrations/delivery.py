@@ -2,18 +2,50 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from oncall.config import Settings
 from oncall.integrations.console import Printer, console_handler
 from oncall.outbox import Channel, Handler
 
+log = logging.getLogger(__name__)
 
-def build_handlers(settings: Settings, *, printer: Printer | None = None) -> Mapping[str, Handler]:
-    """Slack and PagerDuty go to the console until credentials for them are configured."""
+
+def pagerduty_configured(settings: Settings, engine: Engine | None) -> bool:
+    """PAGERDUTY_ROUTING_KEY, or a team of the catalog (in `engine`) whose key resolves."""
+    if settings.pagerduty_routing_key is not None:
+        return True
+    if engine is None:
+        return False
+    from oncall.catalog.routing_keys import any_key_configured
+
+    try:
+        with Session(engine) as session:
+            return any_key_configured(session=session, settings=settings)
+    except SQLAlchemyError as exc:
+        log.warning("cannot read the teams' PagerDuty routing keys (%s)", type(exc).__name__)
+        return False
+
+
+def build_handlers(
+    settings: Settings, *, engine: Engine | None = None, printer: Printer | None = None
+) -> Mapping[str, Handler]:
+    """Slack goes to the console until credentials for it are configured; PagerDuty goes to
+    the Events API once any routing key is (a team without one still goes to the console,
+    with a line saying so)."""
     console = console_handler(printer)
+    pagerduty = console
+    if pagerduty_configured(settings, engine):
+        from oncall.integrations.pagerduty import pagerduty_handler
+
+        pagerduty = pagerduty_handler(settings, printer=printer)
     return {
         Channel.console: console,
         Channel.slack: console,
-        Channel.pagerduty: console,
+        Channel.pagerduty: pagerduty,
     }
