@@ -23,7 +23,7 @@ from werkzeug import Request, Response
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "error", "warning", "info")
-ROUTING_KEY = "R0UT1NGKEY0F32CHARACTERSXXXXXXX"  # 32 characters, like an integration key
+ROUTING_KEY = "R0UT1NGKEY0F32CHARACTERSXXXXXXXX"  # 32 characters, like an integration key
 assert len(ROUTING_KEY) == 32
 
 
@@ -95,9 +95,7 @@ class PagerDutyStub:
         return f"https://127.0.0.1:{self.server.port}"
 
     def __enter__(self) -> PagerDutyStub:
-        self.server.expect_request("/v2/enqueue", method="POST").respond_with_handler(
-            self._handle
-        )
+        self.server.expect_request("/v2/enqueue", method="POST").respond_with_handler(self._handle)
         self.server.start()
         return self
 
@@ -158,6 +156,21 @@ class PagerDutyStub:
                         f"the stub got {len(seen)} of {count} events: {self.received}"
                     )
                 self._arrived.wait(left)
+
+
+WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
+
+
+def oncall_env(stub: PagerDutyStub, **extra: str) -> dict[str, str]:
+    """The environment that points oncall at the stub (and signs its webhooks)."""
+    return {
+        "ONCALL_PAGERDUTY_EVENTS_URL": stub.url,
+        "SSL_CERT_FILE": str(stub.ca_file),
+        "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "PAGERDUTY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ONCALL_PUBLIC_URL": "https://oncall.example.com",
+        **extra,
+    }
 
 
 def sign(body: bytes, secret: str) -> str:

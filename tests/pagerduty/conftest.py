@@ -1,0 +1,38 @@
+"""The HTTPS PagerDuty stub and settings that point oncall at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pagerduty_stub import PagerDutyStub, oncall_env
+from sqlalchemy.engine import Engine
+
+from oncall.app import create_app
+from oncall.clock import FrozenClock
+from oncall.config import Settings
+
+
+@pytest.fixture
+def stub(tmp_path: Path) -> Iterator[PagerDutyStub]:
+    with PagerDutyStub(tmp_path) as server:
+        yield server
+
+
+def stub_settings(stub: PagerDutyStub, **extra: str) -> Settings:
+    """Settings pointing at the stub; the engine is passed to the app explicitly."""
+    return Settings(ONCALL_DATABASE_URL="sqlite://", **oncall_env(stub, **extra))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def pd_settings(stub: PagerDutyStub) -> Settings:
+    return stub_settings(stub)
+
+
+@pytest.fixture
+def pd_client(catalog: Engine, pd_settings: Settings, clock: FrozenClock) -> Iterator[TestClient]:
+    app = create_app(pd_settings, engine=catalog, clock=clock, background=False)
+    with TestClient(app) as c:
+        yield c
