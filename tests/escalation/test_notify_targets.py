@@ -132,3 +132,52 @@ def test_escalate_now_fires_the_next_step_even_when_acknowledged(
     assert body["escalation_due_at"] is None  # acknowledged: nothing more fires on its own
     timeline = [e for e in body["timeline"] if e["kind"] == "escalated"]
     assert (timeline[-1]["actor"], timeline[-1]["text"]) == ("emily", "step 2: paged PagerDuty")
+
+
+def test_team_channel_and_pagerduty_targets_fire_on_time_and_show_on_the_timeline(
+    client: TestClient, catalog: Engine, clock: FrozenClock
+) -> None:
+    set_policy(
+        catalog,
+        [
+            {"after": "0m", "notify": ["oncall"]},
+            {"after": "10m", "notify": ["pagerduty"]},
+            {"after": "20m", "notify": ["team_channel"]},
+        ],
+    )
+    incident_id = open_incident(client)
+    clock.advance(timedelta(minutes=10))
+    assert fire_due_escalations(engine=catalog, now=clock()) == 1
+    with Session(catalog) as s:
+        pages = s.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.incident_id == incident_id)
+            .where(OutboxMessage.channel == "pagerduty")
+        ).all()
+    assert [(p.kind, p.payload["dedup_key"]) for p in pages] == [
+        ("trigger", f"oncall-{incident_id}")
+    ]
+    clock.advance(timedelta(minutes=10))
+    assert fire_due_escalations(engine=catalog, now=clock()) == 1
+    [here] = thread_messages(catalog, incident_id)
+    assert (here["here"], here["mention"]) == (True, [])
+    assert escalation_texts(catalog, incident_id)[1:] == [
+        "step 2: paged PagerDuty",
+        "step 3: called the team channel (@here)",
+    ]
+
+
+def test_a_resolved_incident_escalates_no_further_and_cannot_be_escalated(
+    client: TestClient, catalog: Engine, clock: FrozenClock
+) -> None:
+    set_policy(
+        catalog, [{"after": "0m", "notify": ["oncall"]}, {"after": "5m", "notify": ["pagerduty"]}]
+    )
+    incident_id = open_incident(client)
+    client.post(f"/api/v1/incidents/{incident_id}/resolve", json={"by": "emily"})
+    clock.advance(timedelta(minutes=30))
+    assert fire_due_escalations(engine=catalog, now=clock()) == 0
+    refused = client.post(f"/api/v1/incidents/{incident_id}/escalate", json={"by": "emily"})
+    assert refused.status_code == 409
+    assert "resolved" in refused.json()["detail"]
+    assert len(escalation_texts(catalog, incident_id)) == 1  # only the opening step
