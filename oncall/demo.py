@@ -7,7 +7,10 @@ a simulated clock so escalation delays pass in seconds, files written to disk.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 import socket
 import tempfile
 import threading
@@ -82,7 +85,12 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
     if db_path.exists():
         db_path.unlink()
     url = f"sqlite:///{db_path}"
-    settings = Settings(ONCALL_DATABASE_URL=url, ONCALL_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    webhook_secret = secrets.token_hex(16)  # signs the demo's own PagerDuty webhook
+    settings = Settings(
+        ONCALL_DATABASE_URL=url,
+        ONCALL_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        PAGERDUTY_WEBHOOK_SECRET=webhook_secret,
+    )
     engine = make_engine(url)
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
     sent: list[str] = []
@@ -144,9 +152,14 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
         _say(" +15 min  nobody acknowledged the ltv batch failure: PagerDuty is paged")
         _fire_escalations(engine, clock())
         deliver()
-        clock.advance(timedelta(minutes=15))
-        _say(" +30 min  still nobody: the team channel is called")
-        _fire_escalations(engine, clock())
+        clock.advance(timedelta(minutes=5))
+        ltv = _incident_for(engine, "ltv")
+        outcome = _ack_from_pagerduty(http, ltv, webhook_secret, "Ryan Curtin")
+        _say(f" +20 min  Ryan acknowledges in PagerDuty's app; its signed webhook: {outcome}")
+        deliver()
+        clock.advance(timedelta(minutes=10))
+        fired = _fire_escalations(engine, clock())
+        _say(f" +30 min  acknowledged: the team-channel step does not fire ({fired} fired)")
         deliver()
 
         _heading("The alerts clear")
@@ -205,8 +218,29 @@ def _incident_for(engine: Any, model: str) -> int:
     raise LookupError(model)
 
 
-def _fire_escalations(engine: Any, now: datetime) -> None:
-    incidents.fire_due_escalations(engine=engine, now=now)
+def _fire_escalations(engine: Any, now: datetime) -> int:
+    return incidents.fire_due_escalations(engine=engine, now=now)
+
+
+def _ack_from_pagerduty(http: httpx.Client, incident_id: int, secret: str, agent: str) -> str:
+    """What PagerDuty sends when someone acknowledges in its app: a v3 webhook, signed."""
+    body = json.dumps(
+        {
+            "event": {
+                "event_type": "incident.acknowledged",
+                "resource_type": "incident",
+                "agent": {"summary": agent, "type": "user_reference"},
+                "data": {"type": "incident", "incident_key": f"oncall-{incident_id}"},
+            }
+        }
+    ).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    answer = http.post(
+        "/api/v1/pagerduty/webhook",
+        content=body,
+        headers={"Content-Type": "application/json", "X-PagerDuty-Signature": f"v1={signature}"},
+    )
+    return str(answer.json().get("outcome", answer.text))
 
 
 def _write_files(engine: Any, folder: Path, now: datetime) -> list[tuple[str, Path]]:
