@@ -138,6 +138,12 @@ class PagerDutyStub:
             self._arrived.notify_all()
         return answer
 
+    def reset(self) -> None:
+        """Forget what was received (a new run of oncall numbers its incidents from 1)."""
+        with self._lock:
+            self.received.clear()
+            self.scripted.clear()
+
     def accepted(self) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.status == 202]
