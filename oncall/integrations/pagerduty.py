@@ -30,7 +30,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from pagerduty import EventsApiV2Client
 from pagerduty.errors import Error as PagerDutyError
 from pagerduty.errors import HttpError
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from oncall.catalog.models import Model, Team
@@ -137,7 +137,9 @@ def _trigger_body(session: Session, incident: Incident, settings: Settings) -> d
             .limit(ALERTS_IN_DETAILS)
         )
     )
-    alert_count = len(session.exec(select(Alert.id).where(Alert.incident_id == incident.id)).all())
+    alert_count = session.exec(
+        select(func.count()).select_from(Alert).where(Alert.incident_id == incident.id)
+    ).one()
     team = session.get(Team, incident.team_id) if incident.team_id else None
     model = session.get(Model, incident.model_id) if incident.model_id else None
     page = incident_url(settings, incident.id)
