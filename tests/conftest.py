@@ -41,6 +41,8 @@ def _no_outside_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         "SLACK_SIGNING_SECRET",
         "SLACK_APP_TOKEN",
         "PAGERDUTY_ROUTING_KEY",
+        "PAGERDUTY_WEBHOOK_SECRET",
+        "ONCALL_PAGERDUTY_EVENTS_URL",
         "ONCALL_WEBHOOK_TOKEN",
         "ONCALL_DATABASE_URL",
         "ONCALL_CONFIG",
