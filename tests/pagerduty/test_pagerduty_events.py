@@ -105,6 +105,7 @@ def test_the_trigger_goes_out_after_the_policy_delay_with_the_incident_in_it(
     hrefs = [link["href"] for link in event["links"]]
     assert f"https://oncall.example.com/incidents/{incident_id}" in hrefs
     assert all(h.startswith(("http://", "https://")) for h in hrefs)
+    assert "https://runbooks.example.com/batch/ltv-nightly-scoring" in hrefs
     [row] = pagerduty_rows(catalog)
     assert row.delivered_via == "pagerduty"
 
@@ -313,3 +314,33 @@ def test_pagerduty_unreachable_is_retried_later(
     assert row.delivered_at is None and row.failed_at is None
     assert row.last_error is not None and "PagerDuty unreachable" in row.last_error
     assert row.next_attempt_at > clock()
+
+
+@pytest.mark.parametrize(
+    ("runbook", "expected"),
+    [
+        ("javascript:alert(document.domain)//https://runbooks.example.com/", None),
+        ("runbooks/batch-failure.md", "https://oncall.example.com/runbooks/batch-failure.md"),
+    ],
+)
+def test_runbook_links_keep_only_http_and_https(
+    pd_client: TestClient,
+    catalog: Engine,
+    pd_settings: Settings,
+    clock: FrozenClock,
+    stub: PagerDutyStub,
+    runbook: str,
+    expected: str | None,
+) -> None:
+    set_policy(catalog, "ds-default", [{"after": "0m", "notify": ["oncall", "pagerduty"]}])
+    body = json.loads((ALERTMANAGER / "batch-failure-firing.json").read_text())
+    for alert in body["alerts"]:
+        alert["annotations"]["runbook_url"] = runbook
+    assert pd_client.post("/api/v1/alerts/alertmanager", json=body).status_code == 200
+    deliver(catalog, pd_settings, clock)
+    [page] = stub.accepted()
+    hrefs = [link["href"] for link in page.event["links"]]
+    assert not any("javascript" in h for h in hrefs)
+    assert page.event["payload"]["custom_details"]["runbook"] == expected
+    if expected:
+        assert expected in hrefs
