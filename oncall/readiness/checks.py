@@ -460,7 +460,8 @@ def _batch_success(ctx: _Context) -> CheckResult:
     rate = runs.success_rate if runs is not None else None
     if runs is not None and rate is not None:
         detail = (
-            f"{runs.success:.0f} of {runs.total:.0f} runs succeeded in 30 days ({100 * rate:.0f}%)"
+            f"{100 * rate:.0f}% of runs succeeded in 30 days "
+            f"({runs.failure:.0f} of about {runs.total:.0f} failed)"
         )
         if rate >= BATCH_SUCCESS_RATE:
             return _result(
