@@ -11,19 +11,10 @@ evidence_app = typer.Typer(help="Readiness evidence.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(prs)
     app.command()(insights)
     app.command()(gpu)
     app.add_typer(rca_app, name="rca")
     app.add_typer(evidence_app, name="evidence")
-
-
-def prs(
-    model: str | None = typer.Argument(None, help="Model id (default: all)."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Production Readiness Score per model, with its gaps."""
-    common.not_built("oncall prs")
 
 
 def insights(

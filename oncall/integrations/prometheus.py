@@ -68,7 +68,8 @@ class PrometheusEvidence:
             self._client = PrometheusConnect(
                 url=self.url,
                 session=session,
-                retry=Retry(total=0),  # no backoff loop: the cache asks again soon enough
+                # No backoff loop (the cache asks again soon); a read timeout stays a timeout.
+                retry=Retry(total=0, read=False),
                 timeout=self.timeout,  # type: ignore[arg-type]  # requests takes floats
             )
         return self._client
@@ -97,8 +98,25 @@ class PrometheusEvidence:
         groups = response.json()["data"]["groups"]
         return frozenset(str(rule["name"]) for group in groups for rule in group.get("rules", ()))
 
+    def _reason(self, exc: Exception) -> str:
+        """A short reason for people (no URL query strings, no stack)."""
+        import requests
+
+        if isinstance(exc, requests.Timeout):
+            return f"no answer within {self.timeout:g} s"
+        if isinstance(exc, requests.exceptions.SSLError):
+            return "TLS verification failed (is its CA in SSL_CERT_FILE?)"
+        if isinstance(exc, requests.ConnectionError):
+            return "cannot connect"
+        if isinstance(exc, requests.HTTPError) and exc.response is not None:
+            return f"HTTP {exc.response.status_code}"
+        if isinstance(exc, ValueError | KeyError | TypeError):
+            return f"not a Prometheus API answer ({type(exc).__name__})"
+        return _short(exc)  # PrometheusApiClientException: its status code and body
+
     def _read(self, now: datetime) -> LiveReadings:
         import requests
+        import urllib3
         from prometheus_api_client.exceptions import PrometheusApiClientException
 
         try:
@@ -111,12 +129,13 @@ class PrometheusEvidence:
             rules = self._rules()
         except (
             requests.RequestException,
+            urllib3.exceptions.HTTPError,
             PrometheusApiClientException,
             ValueError,
             KeyError,
             TypeError,
         ) as exc:
-            reason = f"{type(exc).__name__}: {_short(exc)}"
+            reason = self._reason(exc)
             log.warning("prometheus %s: live evidence unavailable: %s", self.source, reason)
             return LiveReadings(source=self.source, at=now, error=reason)
         runs: dict[str, dict[str, float]] = {}
@@ -146,8 +165,8 @@ class PrometheusEvidence:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text[:200]
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]
 
 
 def _value(row: dict[str, Any]) -> float:
