@@ -92,7 +92,10 @@ class PrometheusEvidence:
         self._connect()
         self.requests_made += 1
         response = self._session.get(
-            f"{self.url}/api/v1/rules", params={"type": "alert"}, timeout=self.timeout
+            f"{self.url}/api/v1/rules",
+            params={"type": "alert"},
+            timeout=self.timeout,
+            verify=self.verify,  # explicit: else REQUESTS_CA_BUNDLE would win over it
         )
         response.raise_for_status()
         groups = response.json()["data"]["groups"]
