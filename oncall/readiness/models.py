@@ -138,7 +138,8 @@ class SectionScore:
         )
 
 
-_GAP_ORDER = {CheckStatus.missing: 0, CheckStatus.failing: 0, CheckStatus.manual: 1}
+# Something broken (failing) before something not done (missing), before something done by hand.
+_GAP_ORDER = {CheckStatus.failing: 0, CheckStatus.missing: 1, CheckStatus.manual: 2}
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class ModelPRS:
         return sum(c.maximum for c in self.checks)
 
     def gaps(self) -> list[CheckResult]:
-        """What to improve: missing/failing checks first, then manual ones, by points at stake."""
+        """What to improve: failing, then missing, then manual checks, by points at stake."""
         found = [c for c in self.checks if c.status in _GAP_ORDER]
         return sorted(found, key=lambda c: (_GAP_ORDER[c.status], -c.at_stake))
 

@@ -72,15 +72,22 @@ def test_nothing_known_is_no_score_rather_than_zero() -> None:
     assert found.percent is None and found.minimum_percent is None and found.partial
 
 
-def test_gaps_put_missing_and_failing_first_then_manual_and_leave_out_the_rest() -> None:
+def test_gaps_put_failing_then_missing_then_manual_and_leave_out_the_rest() -> None:
     found = prs(
         result("a.1", CheckStatus.manual),
         result("a.2", CheckStatus.automated),
+        result("a.3", CheckStatus.missing),
         result("b.1", CheckStatus.failing),
         result("b.2", CheckStatus.unknown),
         result("c.1", CheckStatus.missing),
+        result("c.2", CheckStatus.stale),
     )
-    assert [(g.id, g.at_stake) for g in found.gaps()] == [("b.1", 1.0), ("c.1", 1.0), ("a.1", 0.5)]
+    assert [(g.id, g.at_stake) for g in found.gaps()] == [
+        ("b.1", 1.0),
+        ("a.3", 1.0),
+        ("c.1", 1.0),
+        ("a.1", 0.5),
+    ]
 
 
 def test_a_score_survives_the_round_trip_through_json() -> None:
