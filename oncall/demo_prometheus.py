@@ -118,29 +118,26 @@ def _wait(what: str, check: Any, deadline: float) -> None:
     raise TimeoutError(what)
 
 
-@contextlib.contextmanager
-def local_prometheus(folder: Path, now: datetime) -> Iterator[LocalPrometheus]:
-    """Prometheus scraping the example exporter every second; yields where it answers."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        yield LocalPrometheus(None, "no `prometheus` binary on PATH (Debian package prometheus)")
-        return
-    exporter = ExampleExporter(now)
-    target = exporter.start()
+def _rule_files() -> list[str]:
     try:
-        rules = sorted(str(p) for p in shipped_folder("prometheus_rules").glob("*.yml"))
+        return sorted(str(p) for p in shipped_folder("prometheus_rules").glob("*.yml"))
     except FileNotFoundError:
-        rules = []
-    work = folder / "prometheus"
-    work.mkdir(exist_ok=True)
+        return []
+
+
+@contextlib.contextmanager
+def running_prometheus(binary: str, work: Path, targets: list[str]) -> Iterator[str]:
+    """Prometheus on a free loopback port scraping `targets` (host:port) every second, with
+    the shipped rules loaded; yields its URL once it is ready. Always stopped afterwards."""
+    work.mkdir(parents=True, exist_ok=True)
     config = work / "prometheus.yml"
     config.write_text(
         yaml.safe_dump(
             {
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": rules,
+                "rule_files": _rule_files(),
                 "scrape_configs": [
-                    {"job_name": "example-models", "static_configs": [{"targets": [target]}]}
+                    {"job_name": "models", "static_configs": [{"targets": targets}]}
                 ],
             }
         ),
@@ -161,31 +158,13 @@ def local_prometheus(folder: Path, now: datetime) -> Iterator[LocalPrometheus]:
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
         with httpx.Client(timeout=2.0, trust_env=False) as client:
-            try:
-                _wait(
-                    "the first scrape",
-                    lambda: (
-                        process.poll() is None
-                        and _query(client, url, "count(model_batch_runs_total)")
-                    ),
-                    deadline,
-                )
-                exporter.run_batches()
-                _wait(
-                    "the batch runs",
-                    lambda: (
-                        len(_query(client, url, "increase(model_batch_runs_total[30d]) > 0")) == 3
-                    ),
-                    deadline,
-                )
-            except TimeoutError as exc:
-                yield LocalPrometheus(
-                    None, f"the local Prometheus did not show {exc} within {STARTUP_SECONDS:.0f} s"
-                )
-                return
-        yield LocalPrometheus(url, "a local Prometheus scraping the example models' metrics")
+            _wait(
+                "Prometheus ready",
+                lambda: process.poll() is None and client.get(f"{url}/-/ready").status_code == 200,
+                time.monotonic() + STARTUP_SECONDS,
+            )
+        yield url
     finally:
         process.terminate()
         try:
@@ -193,4 +172,36 @@ def local_prometheus(folder: Path, now: datetime) -> Iterator[LocalPrometheus]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-        exporter.stop()
+
+
+def wait_for_query(url: str, promql: str, rows: int, *, seconds: float = STARTUP_SECONDS) -> None:
+    """Wait until `promql` returns `rows` series (the scrapes have landed); TimeoutError else."""
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        _wait(
+            f"{promql} with {rows} series",
+            lambda: len(_query(client, url, promql)) == rows,
+            time.monotonic() + seconds,
+        )
+
+
+@contextlib.contextmanager
+def local_prometheus(folder: Path, now: datetime) -> Iterator[LocalPrometheus]:
+    """Prometheus scraping the example exporter; yields where it answers, or why it does not."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        yield LocalPrometheus(None, "no `prometheus` binary on PATH (Debian package prometheus)")
+        return
+    exporter = ExampleExporter(now)
+    with contextlib.ExitStack() as stack:
+        stack.callback(exporter.stop)
+        try:
+            target = exporter.start()
+            url = stack.enter_context(running_prometheus(binary, folder / "prometheus", [target]))
+            wait_for_query(url, "model_batch_runs_total", 4)
+            exporter.run_batches()
+            wait_for_query(url, "increase(model_batch_runs_total[30d]) > 0", 3)
+        except TimeoutError as exc:
+            found = LocalPrometheus(None, f"the local Prometheus did not show {exc} in time")
+        else:
+            found = LocalPrometheus(url, "a local Prometheus scraping the example models' metrics")
+        yield found
