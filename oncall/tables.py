@@ -16,7 +16,7 @@ from oncall.incidents.models import Alert, Incident, IncidentEvent
 from oncall.leases import Lease
 from oncall.outbox import OutboxMessage
 from oncall.rca.models import RcaActionItem, RcaDocument
-from oncall.readiness.models import ReadinessSnapshot
+from oncall.readiness.models import ReadinessSnapshot, RecordedRun
 from oncall.rotations.models import CalendarToken, Override, Swap
 
 metadata = SQLModel.metadata
@@ -37,6 +37,7 @@ __all__ = [
     "RcaActionItem",
     "RcaDocument",
     "ReadinessSnapshot",
+    "RecordedRun",
     "Rotation",
     "Route",
     "Swap",

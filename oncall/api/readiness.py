@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
+from oncall.actors import check_actor
 from oncall.api.deps import NowDep, SessionDep, TokenDep
 from oncall.errors import UnknownEntity
 from oncall.readiness import service
@@ -35,8 +37,6 @@ def model_prs(
     if at is None:
         return service.model_prs(session, model_id, now=now, live=_live(request)).to_dict()
     if at.tzinfo is None:
-        from datetime import UTC
-
         at = at.replace(tzinfo=UTC)
     service.model_prs(session, model_id, now=now)  # an unknown model is 404 with its reason
     found = service.prs_at(session, model_id, at=at)
@@ -55,3 +55,39 @@ def take_snapshot(
     found = service.take_snapshot(session, model_id, now=now, live=_live(request))
     session.commit()
     return found.to_dict()
+
+
+class RunBody(BaseModel):
+    """A run of a model's tests or data checks, e.g. from CI after the test job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: str = Field(description="testing.unit, testing.integration or data.validation")
+    result: str = Field(description="passed or failed")
+    at: datetime | None = Field(None, description="When it ran (default: now).")
+    commit: str | None = Field(None, max_length=64)
+    detail: str | None = Field(None, max_length=500)
+    by: str | None = Field(None, max_length=64, description="Person id recorded as the actor.")
+
+
+@router.post("/{model_id}/evidence", status_code=201, dependencies=[TokenDep])
+def push_evidence(
+    model_id: str, body: RunBody, request: Request, session: SessionDep, now: NowDep
+) -> dict[str, Any]:
+    """Record a run; answers with the check as it now scores."""
+    by = check_actor(session=session, by=body.by or "api")
+    service.record_run(
+        session,
+        model_id=model_id,
+        check_id=body.check,
+        result=body.result,
+        now=now,
+        by=by,
+        ran_at=body.at,
+        commit=body.commit,
+        detail=body.detail,
+    )
+    session.commit()
+    prs = service.model_prs(session, model_id, now=now)
+    check = next(c for c in prs.checks if c.id == body.check)
+    return {"check": check.to_dict(), "percent": prs.percent, "partial": prs.partial}

@@ -1,4 +1,4 @@
-"""`oncall prs`: Production Readiness Score per model, with its gaps."""
+"""`oncall prs` (Production Readiness Score per model, with its gaps) and `oncall evidence push`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import typer
 
 from oncall.commands import common
 
+evidence_app = typer.Typer(help="Readiness evidence pushed from CI.", no_args_is_help=True)
+
 
 def register(app: typer.Typer) -> None:
     app.command()(prs)
+    app.add_typer(evidence_app, name="evidence")
 
 
 def prs(
@@ -48,3 +51,45 @@ def prs(
     if snapshot:
         typer.echo()
         typer.echo(f"stored {len(scores)} snapshot(s) at {now:%Y-%m-%d %H:%M} UTC")
+
+
+@evidence_app.command()
+def push(
+    model: str = typer.Argument(..., help="Model id."),
+    check: str = typer.Argument(..., help="testing.unit, testing.integration or data.validation."),
+    result: str = typer.Argument(..., help="passed or failed."),
+    commit: str | None = typer.Option(None, "--commit", help="The commit that was tested."),
+    at: str | None = typer.Option(None, "--at", help="When it ran, ISO 8601 (default: now)."),
+    detail: str | None = typer.Option(None, "--detail", help="One line, e.g. '412 passed'."),
+    by: str = typer.Option("cli", "--by", help="Person id recorded as the actor."),
+    as_json: bool = common.JsonOption,
+) -> None:
+    """Record a run of a model's tests or data checks (e.g. from CI); the latest one counts."""
+    from oncall.actors import check_actor
+    from oncall.readiness import service
+
+    now = common.now()
+    ran_at = common.parse_when(at, field="--at", default=now)
+    with common.session() as session:
+        actor = check_actor(session=session, by=by)
+        service.record_run(
+            session,
+            model_id=model,
+            check_id=check,
+            result=result,
+            now=now,
+            by=actor,
+            ran_at=ran_at,
+            commit=commit,
+            detail=detail,
+        )
+        session.flush()
+        found = service.model_prs(session, model, now=now)
+    scored = next(c for c in found.checks if c.id == check)
+    if as_json:
+        common.emit_json({"check": scored.to_dict(), "percent": found.percent})
+        return
+    typer.echo(
+        f"recorded: {model} {check} {result}; the check is now {scored.status} "
+        f"({scored.evidence.detail}); PRS {found.percent if found.percent is not None else '-'}%"
+    )

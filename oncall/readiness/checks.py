@@ -8,7 +8,7 @@ stale after 36 h, a batch job after 26 h).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -48,6 +48,21 @@ class ActionItemDue:
         return self.done_at is not None and self.done_at <= self.due_at
 
 
+# Checks whose runs CI may push (`oncall evidence push`); the latest run decides them.
+PUSHABLE_CHECKS = ("testing.unit", "testing.integration", "data.validation")
+
+
+@dataclass(frozen=True)
+class PushedRun:
+    """The latest recorded run of a check: `passed` or `failed`, when, at which commit."""
+
+    result: str
+    ran_at: datetime
+    commit: str | None = None
+    by: str = "api"
+    detail: str | None = None
+
+
 @dataclass(frozen=True)
 class ModelFacts:
     """What the checks read about one model besides Prometheus."""
@@ -57,6 +72,7 @@ class ModelFacts:
     readiness: ReadinessSpec
     routed_to: str | None  # the rotation its alerts page, None when they reach nobody
     action_items_due: Sequence[ActionItemDue] = field(default_factory=tuple)
+    runs: Mapping[str, PushedRun] = field(default_factory=dict)  # check id -> latest run
 
 
 @dataclass(frozen=True)
@@ -312,9 +328,39 @@ def _drift_job_fresh(ctx: _Context) -> CheckResult:
 # --- declared practices: data checks, tests ----------------------------------------------------
 
 
+def _pushed(check_id: str, title: str, run: PushedRun, ctx: _Context) -> CheckResult:
+    at = f" at commit {run.commit}" if run.commit else ""
+    detail = f"{run.result}{at}, {run.ran_at:%Y-%m-%d %H:%M} UTC ({_ago(run.ran_at, ctx.now)})"
+    if run.detail:
+        detail += f": {run.detail}"
+    evidence = Evidence(f"pushed by {run.by}", run.ran_at, detail)
+    if ctx.now - run.ran_at > PRACTICE_MAX_AGE:
+        return _result(
+            check_id,
+            title,
+            CheckStatus.stale,
+            evidence,
+            "The last recorded run is over 30 days old: run them in CI again and push the "
+            "result (`oncall evidence push`)",
+        )
+    if run.result == "passed":
+        return _result(check_id, title, CheckStatus.automated, evidence)
+    return _result(
+        check_id,
+        title,
+        CheckStatus.failing,
+        evidence,
+        "The last CI run failed: fix what fails (or the test, if the test is wrong) and push "
+        "the next run",
+    )
+
+
 def _practice(
     check_id: str, title: str, path: str, value: object, todo: str, ctx: _Context
 ) -> CheckResult:
+    run = ctx.facts.runs.get(check_id)
+    if run is not None:
+        return _pushed(check_id, title, run, ctx)
     where = ctx.declared(path)
     status_text = value.status if isinstance(value, PracticeRecord) else value
     last_run = value.last_run if isinstance(value, PracticeRecord) else None

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
 from oncall.db import UTCDateTime
@@ -264,3 +264,20 @@ class ReadinessSnapshot(SQLModel, table=True):
     live: bool = False
     # The whole ModelPRS.to_dict(): checks, evidence and sections as they were then.
     body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class RecordedRun(SQLModel, table=True):
+    """A run of a model's tests or data checks, pushed from CI (`oncall evidence push`):
+    the latest one decides its check over what oncall.yaml declares."""
+
+    __tablename__ = "readiness_evidence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: str = Field(max_length=128, index=True)
+    check_id: str = Field(max_length=64)  # testing.unit, testing.integration, data.validation
+    result: str = Field(max_length=16)  # passed | failed
+    ran_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    commit: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

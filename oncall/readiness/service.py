@@ -17,8 +17,16 @@ from sqlmodel import Session, col, select
 
 from oncall.catalog.models import Model, Route
 from oncall.catalog.schema import ReadinessSpec
-from oncall.errors import UnknownEntity
-from oncall.readiness.checks import RCA_WINDOW, SECTIONS, ActionItemDue, ModelFacts, run_checks
+from oncall.errors import InvalidRequest, UnknownEntity
+from oncall.readiness.checks import (
+    PUSHABLE_CHECKS,
+    RCA_WINDOW,
+    SECTIONS,
+    ActionItemDue,
+    ModelFacts,
+    PushedRun,
+    run_checks,
+)
 from oncall.readiness.live import LiveEvidence, LiveReadings
 from oncall.readiness.models import (
     CheckResult,
@@ -26,6 +34,7 @@ from oncall.readiness.models import (
     Evidence,
     ModelPRS,
     ReadinessSnapshot,
+    RecordedRun,
     SectionScore,
     score,
 )
@@ -42,6 +51,7 @@ __all__ = [
     "model_prs",
     "models_prs",
     "prs_at",
+    "record_run",
     "take_daily_snapshots",
     "take_snapshot",
 ]
@@ -110,6 +120,42 @@ def _incident_counts(session: Session, model_ids: Sequence[str], now: datetime) 
     return {model_id: count for model_id, count in rows if model_id is not None}
 
 
+def _latest_runs(
+    session: Session, model_ids: Sequence[str], now: datetime
+) -> dict[str, dict[str, PushedRun]]:
+    newest = (
+        select(
+            RecordedRun.model_id,
+            RecordedRun.check_id,
+            func.max(RecordedRun.ran_at).label("ran_at"),
+        )
+        .where(col(RecordedRun.model_id).in_(model_ids))
+        .where(col(RecordedRun.ran_at) <= now)
+        .group_by(col(RecordedRun.model_id), col(RecordedRun.check_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(RecordedRun)
+        .join(
+            newest,
+            (col(RecordedRun.model_id) == newest.c.model_id)
+            & (col(RecordedRun.check_id) == newest.c.check_id)
+            & (col(RecordedRun.ran_at) == newest.c.ran_at),
+        )
+        .order_by(col(RecordedRun.id))
+    ).all()
+    out: dict[str, dict[str, PushedRun]] = {}
+    for row in rows:  # two runs at the same instant: the one recorded last
+        out.setdefault(row.model_id, {})[row.check_id] = PushedRun(
+            result=row.result,
+            ran_at=row.ran_at,
+            commit=row.commit,
+            by=row.recorded_by,
+            detail=row.detail,
+        )
+    return out
+
+
 def _score_models(
     session: Session, models: Sequence[Model], *, now: datetime, readings: LiveReadings | None
 ) -> list[ModelPRS]:
@@ -117,10 +163,12 @@ def _score_models(
     # Chunks keep `IN (...)` within every database's parameter limit.
     due: dict[str, list[ActionItemDue]] = {}
     incidents: dict[str, int] = {}
+    runs: dict[str, dict[str, PushedRun]] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         due.update(_action_items_due(session, chunk, now))
         incidents.update(_incident_counts(session, chunk, now))
+        runs.update(_latest_runs(session, chunk, now))
     routes = _routes(session)
     live = readings is not None and readings.reachable
     out = []
@@ -131,6 +179,7 @@ def _score_models(
             readiness=_readiness(model),
             routed_to=_routed_to(model, routes),
             action_items_due=tuple(due.get(model.id, ())),
+            runs=runs.get(model.id, {}),
         )
         out.append(
             score(
@@ -288,3 +337,56 @@ def latest_snapshots(session: Session) -> list[ReadinessSnapshot]:
             seen.add(row.model_id)
             out.append(row)
     return out
+
+
+RUN_RESULTS = ("passed", "failed")
+MAX_DETAIL = 500
+
+
+def record_run(
+    session: Session,
+    *,
+    model_id: str,
+    check_id: str,
+    result: str,
+    now: datetime,
+    by: str,
+    ran_at: datetime | None = None,
+    commit: str | None = None,
+    detail: str | None = None,
+) -> RecordedRun:
+    """Record a run of a model's tests or data checks (from CI); the caller commits.
+
+    `by` is already a checked actor. Refuses unknown models, checks that take no pushed runs,
+    results other than passed/failed and runs in the future."""
+    _model(session, model_id)
+    if check_id not in PUSHABLE_CHECKS:
+        raise InvalidRequest(
+            f"check {check_id!r} takes no pushed runs: use one of {', '.join(PUSHABLE_CHECKS)}",
+            field="check",
+        )
+    if result not in RUN_RESULTS:
+        raise InvalidRequest(f"result {result!r}: use passed or failed", field="result")
+    ran_at = ran_at or now
+    if ran_at.tzinfo is None:
+        raise InvalidRequest("at: give a time zone offset (e.g. 2026-03-03T10:00Z)", field="at")
+    if ran_at > now + timedelta(minutes=5):
+        raise InvalidRequest(f"at: {ran_at.isoformat()} is in the future", field="at")
+    ran_at = min(ran_at, now)  # a CI clock a little ahead of ours: the run happened now
+    if commit is not None and (not commit or len(commit) > 64 or not commit.isalnum()):
+        raise InvalidRequest("commit: letters and digits, at most 64 (a git SHA)", field="commit")
+    if detail is not None and len(detail) > MAX_DETAIL:
+        raise InvalidRequest(f"detail: at most {MAX_DETAIL} characters", field="detail")
+    row = RecordedRun(
+        model_id=model_id,
+        check_id=check_id,
+        result=result,
+        ran_at=ran_at,
+        commit=commit,
+        detail=detail,
+        recorded_by=by,
+        recorded_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
