@@ -23,7 +23,7 @@ class _StateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from oncall.incidents.models import Incident
         from oncall.outbox import OutboxMessage
-        from oncall.readiness.service import latest_snapshots
+        from oncall.readiness.service import latest_scores
 
         open_incidents = GaugeMetricFamily(
             "oncall_incidents_open",
@@ -47,7 +47,7 @@ class _StateCollector(Collector):
         )
         try:
             with Session(self.engine) as session:
-                for snapshot in latest_snapshots(session):
+                for snapshot in latest_scores(session):
                     if snapshot.percent is not None:
                         prs.add_metric(
                             [snapshot.model_id, snapshot.team_id or ""], snapshot.percent

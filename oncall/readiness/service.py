@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
@@ -47,7 +48,7 @@ __all__ = [
     "LiveReadings",
     "ModelPRS",
     "SectionScore",
-    "latest_snapshots",
+    "latest_scores",
     "model_prs",
     "models_prs",
     "prs_at",
@@ -312,15 +313,29 @@ def prs_at(session: Session, model_id: str, *, at: datetime) -> ModelPRS | None:
     return ModelPRS.from_dict(row.body) if row is not None else None
 
 
-def latest_snapshots(session: Session) -> list[ReadinessSnapshot]:
-    """The newest snapshot of each model still in the catalog (for /metrics)."""
+@dataclass(frozen=True)
+class LatestScore:
+    model_id: str
+    team_id: str | None
+    percent: float | None
+    taken_at: datetime
+
+
+def latest_scores(session: Session) -> list[LatestScore]:
+    """The newest snapshot's score of each model still in the catalog (for /metrics): plain
+    columns, not the stored breakdowns, so a scrape stays cheap."""
     newest = (
         select(ReadinessSnapshot.model_id, func.max(ReadinessSnapshot.taken_at).label("taken_at"))
         .group_by(col(ReadinessSnapshot.model_id))
         .subquery()
     )
     rows = session.exec(
-        select(ReadinessSnapshot)
+        select(
+            ReadinessSnapshot.model_id,
+            ReadinessSnapshot.team_id,
+            ReadinessSnapshot.percent,
+            ReadinessSnapshot.taken_at,
+        )
         .join(
             newest,
             (col(ReadinessSnapshot.model_id) == newest.c.model_id)
@@ -332,10 +347,10 @@ def latest_snapshots(session: Session) -> list[ReadinessSnapshot]:
     ).all()
     seen: set[str] = set()
     out = []
-    for row in rows:  # two snapshots in the same instant: the later row
-        if row.model_id not in seen:
-            seen.add(row.model_id)
-            out.append(row)
+    for model_id, team_id, percent, taken_at in rows:  # same instant twice: the later row
+        if model_id not in seen:
+            seen.add(model_id)
+            out.append(LatestScore(model_id, team_id, percent, taken_at))
     return out
 
 

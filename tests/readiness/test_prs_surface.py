@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from oncall import migrate
 from oncall.app import create_app
 from oncall.catalog.loader import load_catalog
+from oncall.catalog.models import Model
 from oncall.catalog.service import apply_catalog
 from oncall.cli import app as cli
 from oncall.clock import FrozenClock
@@ -79,22 +80,35 @@ def test_snapshot_on_demand_takes_the_webhook_token(catalog: Engine, clock: Froz
         assert ok.status_code == 201
 
 
-def test_metrics_show_each_models_latest_prs(client: TestClient, clock: FrozenClock) -> None:
+def prs_gauges(client: TestClient) -> dict[str, float]:
+    lines = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("oncall_model_prs_percent{")
+    ]
+    return {line.split("{")[1].split("}")[0]: float(line.split()[-1]) for line in lines}
+
+
+def test_metrics_show_each_models_latest_prs(
+    client: TestClient, clock: FrozenClock, catalog: Engine
+) -> None:
     assert "oncall_model_prs_percent{" not in client.get("/metrics").text
     client.post("/api/v1/models/ltv/prs/snapshots")
     client.app.state.live = FixedEvidence(talk_readings())  # type: ignore[attr-defined]
     clock.advance(timedelta(hours=1))
     client.post("/api/v1/models/ltv/prs/snapshots")  # the latest one counts
     client.post("/api/v1/models/churn/prs/snapshots")
-    lines = [
-        line
-        for line in client.get("/metrics").text.splitlines()
-        if line.startswith("oncall_model_prs_percent{")
-    ]
-    values = {line.split("{")[1].split("}")[0]: float(line.split()[-1]) for line in lines}
+    values = prs_gauges(client)
     churn = values['model="churn",team="growth-ds"']
     ltv = values['model="ltv",team="growth-ds"']
     assert 75 <= churn <= 85 and ltv < 10 and len(values) == 2
+    with Session(catalog) as session:  # a model retired from the catalog leaves /metrics
+        model = session.get(Model, "ltv")
+        assert model is not None
+        model.retired_at = T0
+        session.add(model)
+        session.commit()
+    assert list(prs_gauges(client)) == ['model="churn",team="growth-ds"']
 
 
 def test_the_leaders_jobs_include_the_daily_prs_snapshot(catalog: Engine) -> None:
