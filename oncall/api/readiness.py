@@ -38,7 +38,7 @@ def model_prs(
         return service.model_prs(session, model_id, now=now, live=_live(request)).to_dict()
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    service.model_prs(session, model_id, now=now)  # an unknown model is 404 with its reason
+    service.require_model(session, model_id)  # an unknown model is 404 with its reason
     found = service.prs_at(session, model_id, at=at)
     if found is None:
         raise UnknownEntity(

@@ -53,6 +53,7 @@ __all__ = [
     "models_prs",
     "prs_at",
     "record_run",
+    "require_model",
     "take_daily_snapshots",
     "take_snapshot",
 ]
@@ -196,7 +197,8 @@ def _score_models(
     return out
 
 
-def _model(session: Session, model_id: str) -> Model:
+def require_model(session: Session, model_id: str) -> Model:
+    """The catalog model, or UnknownEntity (also for a retired one)."""
     model = session.get(Model, model_id)
     if model is None:
         raise UnknownEntity("model", model_id)
@@ -215,7 +217,7 @@ def model_prs(
     session: Session, model_id: str, *, now: datetime, live: LiveEvidence | None = None
 ) -> ModelPRS:
     """The PRS of one model now. Without `live`, live checks are unknown (score partial)."""
-    model = _model(session, model_id)
+    model = require_model(session, model_id)
     return _score_models(session, [model], now=now, readings=_readings(live, now))[0]
 
 
@@ -235,7 +237,7 @@ def models_prs(
     if model_ids is not None:
         wanted = set(model_ids)
         for model_id in model_ids:
-            _model(session, model_id)  # an unknown id is an error, not an empty list
+            require_model(session, model_id)  # an unknown id is an error, not an empty list
         models = [m for m in models if m.id in wanted]
     return _score_models(session, models, now=now, readings=_readings(live, now))
 
@@ -374,7 +376,7 @@ def record_run(
 
     `by` is already a checked actor. Refuses unknown models, checks that take no pushed runs,
     results other than passed/failed and runs in the future."""
-    _model(session, model_id)
+    require_model(session, model_id)
     if check_id not in PUSHABLE_CHECKS:
         raise InvalidRequest(
             f"check {check_id!r} takes no pushed runs: use one of {', '.join(PUSHABLE_CHECKS)}",
