@@ -73,6 +73,7 @@ def create_app(
                 clock=clock,
                 metrics=app.state.metrics,
                 max_age=settings.outbox_max_age,
+                live=app.state.live,
             )
             work.start()
         app.state.background = work
@@ -93,6 +94,9 @@ def create_app(
     app.state.engine = engine
     app.state.clock = clock
     app.state.metrics = ServiceMetrics(engine)
+    from oncall.integrations.prometheus import build_live_evidence
+
+    app.state.live = build_live_evidence(settings)  # PRS evidence; None without a Prometheus
 
     @app.exception_handler(OperationalError)
     async def _database_down(_request: Request, exc: OperationalError) -> JSONResponse:

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from oncall import __version__
-from oncall.commands import calendar, common, later, rotations
+from oncall.commands import calendar, common, later, readiness, rotations
 from oncall.commands import config as config_cmd
 from oncall.commands import db as db_cmd
 from oncall.commands import incidents as incidents_cmd
@@ -43,6 +43,7 @@ app.add_typer(incidents_cmd.app, name="incidents")
 app.add_typer(outbox_cmd.app, name="outbox")
 rotations.register(app)
 calendar.register(app)
+readiness.register(app)
 later.register(app)
 
 

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     )
 
     prometheus_url: str | None = Field(None, validation_alias=_env("ONCALL_PROMETHEUS_URL"))
+    prometheus_timeout_seconds: float = Field(
+        3.0, gt=0, le=60, validation_alias=_env("ONCALL_PROMETHEUS_TIMEOUT_SECONDS")
+    )
+    prometheus_cache_seconds: float = Field(
+        30.0, ge=0, validation_alias=_env("ONCALL_PROMETHEUS_CACHE_SECONDS")
+    )
     ssl_cert_file: Path | None = Field(None, validation_alias=_env("SSL_CERT_FILE"))
 
     @field_validator(

@@ -30,8 +30,10 @@ from oncall.catalog.service import apply_catalog, list_rotations, list_teams
 from oncall.clock import FrozenClock
 from oncall.config import Settings
 from oncall.db import make_engine, session_scope
+from oncall.demo_prometheus import LocalPrometheus, local_prometheus
 from oncall.incidents import service as incidents
 from oncall.integrations.console import console_handler
+from oncall.integrations.prometheus import PrometheusEvidence
 from oncall.outbox import Channel, Handler
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -131,9 +133,12 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
 
     app = create_app(settings, engine=engine, clock=clock, background=False)
     with (
+        local_prometheus(folder, clock()) as prometheus,
         _Server(app, _free_port()) as server,
         httpx.Client(base_url=server.url, timeout=10) as http,
     ):
+        live = PrometheusEvidence(prometheus.url) if prometheus.url else None
+        _snapshot_prs(engine, clock(), live)
         _heading(f"Replaying Alertmanager payloads to {server.url}/api/v1/alerts/alertmanager")
         for name in ("drift-firing", "drift-firing", "batch-failure-firing", "gpu-xid-firing"):
             body = json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
@@ -176,6 +181,8 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
                 f"   #{row['id']:<3} {row['status']:<12} {row['severity']:<8} "
                 f"{(row['model_id'] or row['team_id'] or '-'):<8} {row['title']}"
             )
+
+        _show_prs(engine, clock(), live, prometheus)
 
         files = _write_files(engine, folder, clock())
         _heading("Files written")
@@ -257,3 +264,37 @@ def _write_files(engine: Any, folder: Path, now: datetime) -> list[tuple[str, Pa
     path = folder / "growth-primary.ics"
     path.write_bytes(ics)
     return [("calendar", path)]
+
+
+def _snapshot_prs(engine: Any, now: datetime, live: PrometheusEvidence | None) -> None:
+    """The day's PRS snapshots, as the scheduler's leader takes them: the RCA's "PRS at the
+    time of the incident" reads them."""
+    from oncall.readiness.service import take_daily_snapshots
+
+    with session_scope(engine) as session:
+        take_daily_snapshots(session, now=now, live=live)
+
+
+def _show_prs(
+    engine: Any, now: datetime, live: PrometheusEvidence | None, prometheus: LocalPrometheus
+) -> None:
+    from oncall.readiness import render
+    from oncall.readiness.service import models_prs
+
+    if prometheus.url is not None:
+        _heading(f"Production Readiness Score (live evidence: {prometheus.why})")
+    else:
+        _heading(f"Production Readiness Score (declared evidence only: {prometheus.why})")
+    with session_scope(engine) as session:
+        scores = models_prs(session, now=now, live=live)
+    readings = live.readings(now=now) if live is not None else None
+    _say(f"   {render.evidence_line(readings)}")
+    for line in render.table(scores):
+        _say(f"   {line}")
+    for prs in scores:
+        gaps = prs.gaps()[:3]
+        if gaps:
+            _say()
+            _say(f"   {prs.model_id}: {render.headline(prs)}; top gaps:")
+            for gap in gaps:
+                _say(f"     - {gap.title} [{gap.status}]: {gap.improve}")

@@ -23,6 +23,7 @@ class _StateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from oncall.incidents.models import Incident
         from oncall.outbox import OutboxMessage
+        from oncall.readiness.service import latest_scores
 
         open_incidents = GaugeMetricFamily(
             "oncall_incidents_open",
@@ -39,8 +40,18 @@ class _StateCollector(Collector):
             "Side effects that the target refused for good, by channel.",
             labels=["channel"],
         )
+        prs = GaugeMetricFamily(
+            "oncall_model_prs_percent",
+            "Production Readiness Score of each model (0-100), from its latest snapshot.",
+            labels=["model", "team"],
+        )
         try:
             with Session(self.engine) as session:
+                for snapshot in latest_scores(session):
+                    if snapshot.percent is not None:
+                        prs.add_metric(
+                            [snapshot.model_id, snapshot.team_id or ""], snapshot.percent
+                        )
                 rows = session.exec(
                     select(Incident.team_id, Incident.status, Incident.severity, func.count())
                     .where(Incident.status != "resolved")
@@ -66,6 +77,7 @@ class _StateCollector(Collector):
         yield open_incidents
         yield pending
         yield failed
+        yield prs
 
 
 class ServiceMetrics:

@@ -25,6 +25,8 @@ from oncall.clock import Clock, system_clock
 from oncall.db import session_scope
 from oncall.escalation import scheduled as escalation_jobs
 from oncall.metrics import ServiceMetrics
+from oncall.readiness import scheduled as readiness_jobs
+from oncall.readiness.live import LiveEvidence
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,13 @@ def outbox_failure_on_incident(clock: Clock) -> outbox.OnFailure:
     return on_failure
 
 
-def leader_jobs(*, clock: Clock, max_age: timedelta, metrics: ServiceMetrics) -> list[Job]:
+def leader_jobs(
+    *,
+    clock: Clock,
+    max_age: timedelta,
+    metrics: ServiceMetrics,
+    live: LiveEvidence | None = None,
+) -> list[Job]:
     """The leader's jobs."""
     from oncall.incidents.service import fire_due_escalations
 
@@ -81,10 +89,19 @@ def leader_jobs(*, clock: Clock, max_age: timedelta, metrics: ServiceMetrics) ->
         with session_scope(engine) as session:
             return outbox.purge_delivered(session=session, now=now)
 
+    def readiness_snapshots(engine: Engine, now: datetime) -> int:
+        return readiness_jobs.take_daily_snapshots(engine=engine, now=now, live=live)
+
     return [
         Job("escalation", escalation_jobs.INTERVAL_SECONDS, escalations, "fired %d step(s)"),
         Job("outbox-expire", 60, expire_outbox, "%d undelivered row(s) given up"),
         Job("outbox-purge", 3600, purge_outbox, "purged %d delivered row(s)"),
+        Job(
+            "prs-snapshot",
+            readiness_jobs.INTERVAL_SECONDS,
+            readiness_snapshots,
+            "stored today's PRS snapshot of %d model(s)",
+        ),
     ]
 
 
@@ -101,13 +118,14 @@ class Background:
         max_age: timedelta = outbox.DEFAULT_MAX_AGE,
         lease_clock: Clock = system_clock,
         identity: str | None = None,
+        live: LiveEvidence | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.lease_clock = lease_clock  # real time: a lease measures whether a process lives
         self.metrics = metrics
         self.identity = identity or leases.process_identity()
-        self.jobs = leader_jobs(clock=clock, max_age=max_age, metrics=metrics)
+        self.jobs = leader_jobs(clock=clock, max_age=max_age, metrics=metrics, live=live)
         self.worker = outbox.Worker(
             engine=engine,
             handlers=handlers,

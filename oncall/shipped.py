@@ -1,7 +1,8 @@
 """Folders kept once at the top of the repository and carried inside the installed package.
 
-`runbooks/` and `alembic/` live at the top of a checkout; the wheel ships them as
-`oncall/runbooks` and `oncall/migrations` (hatchling `force-include` in pyproject.toml).
+`runbooks/`, `alembic/` and `deploy/prometheus/rules/` live at the top of a checkout; the wheel
+ships them as `oncall/runbooks`, `oncall/migrations` and `oncall/prometheus_rules` (hatchling
+`force-include` in pyproject.toml; the demo's Prometheus loads the rules).
 An editable install also gets copies in site-packages/oncall/; they are never read, because the
 imported package (and so PACKAGE_DIR) is the checkout's.
 """
@@ -18,11 +19,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 _FOLDERS = {
     "migrations": ("alembic", "env.py"),
     "runbooks": ("runbooks", "README.md"),
+    "prometheus_rules": ("deploy/prometheus/rules", "model-drift.rules.yml"),
 }
 
 
 @cache
-def shipped_folder(name: Literal["migrations", "runbooks"]) -> Path:
+def shipped_folder(name: Literal["migrations", "runbooks", "prometheus_rules"]) -> Path:
     """The folder inside an installed wheel, else the one at the top of a checkout."""
     top_level, marker = _FOLDERS[name]
     # Found by a file it holds, not by the folder: an old checkout may keep a stale __pycache__

@@ -16,6 +16,7 @@ from oncall.incidents.models import Alert, Incident, IncidentEvent
 from oncall.leases import Lease
 from oncall.outbox import OutboxMessage
 from oncall.rca.models import RcaActionItem, RcaDocument
+from oncall.readiness.models import ReadinessSnapshot, RecordedRun
 from oncall.rotations.models import CalendarToken, Override, Swap
 
 metadata = SQLModel.metadata
@@ -35,6 +36,8 @@ __all__ = [
     "Person",
     "RcaActionItem",
     "RcaDocument",
+    "ReadinessSnapshot",
+    "RecordedRun",
     "Rotation",
     "Route",
     "Swap",

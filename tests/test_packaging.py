@@ -50,6 +50,7 @@ def test_wheel_contains_migrations_runbooks_and_examples(wheel: Path) -> None:
     assert "oncall/migrations/script.py.mako" in names
     assert any(n.startswith("oncall/migrations/versions/0001_") for n in names)
     assert "oncall/runbooks/model-drift.md" in names
+    assert "oncall/prometheus_rules/model-drift.rules.yml" in names  # the demo's Prometheus
     assert "oncall/examples/oncall.yaml" in names
     assert "oncall/examples/alertmanager/drift-firing.json" in names
     assert "oncall/py.typed" in names

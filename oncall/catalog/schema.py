@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -153,13 +153,73 @@ class EscalationPolicySpec(_Spec):
     steps: list[StepSpec] = Field(min_length=1)
 
 
+def _check_document(value: bool | str) -> bool | str:
+    if isinstance(value, str):
+        scheme, sep, _ = value.partition(":")
+        if not value.strip():
+            raise ValueError("empty link: give a URL, a path in the repository, or true")
+        if sep and "/" not in scheme and scheme.lower() not in ("http", "https"):
+            raise ValueError(f"link {value!r}: only http(s) URLs or relative paths")
+    return value
+
+
+# `true`: it exists (½ point until linked); a link (http(s) URL or repository path): 1 point.
+Document = Annotated[bool | str, AfterValidator(_check_document)]
+Practice = Literal["automated", "manual", "none"]
+
+
+class PracticeRecord(_Spec):
+    """A practice with the date it last ran, e.g. `{status: automated, last_run: 2026-02-01}`."""
+
+    status: Practice
+    last_run: date | None = None
+
+
+class DocumentationSpec(_Spec):
+    readme: Document | None = None
+    runbook: Document | None = None
+    design_doc: Document | None = None
+    model_card: Document | None = None
+
+
+class TestsSpec(_Spec):
+    unit: Practice | PracticeRecord | None = None
+    integration: Practice | PracticeRecord | None = None
+
+
+class ApprovalSpec(_Spec):
+    approved_on: date | None = None
+    approved_by: str | None = None
+
+
+class ReviewSpec(_Spec):
+    reviewed_on: date | None = None
+    reviewed_by: str | None = None
+
+
+class ReadinessSpec(_Spec):
+    """Declared readiness evidence of a model; live evidence comes from Prometheus."""
+
+    documentation: DocumentationSpec = Field(default_factory=DocumentationSpec)
+    tests: TestsSpec = Field(default_factory=TestsSpec)
+    data_checks: Practice | PracticeRecord | None = None
+    # `scheduled`/`automated`: retrained by a job; `manual`: someone reruns a notebook.
+    retraining: Literal["scheduled", "automated", "manual", "none"] | None = None
+    # `automated`: one command or an automatic canary rollback; `manual`: written-down steps.
+    rollback: Practice | None = None
+    # Whether the model runs batch jobs; unset: decided by whether Prometheus has its runs.
+    batch: bool | None = None
+    governance: ApprovalSpec = Field(default_factory=ApprovalSpec)
+    ethics: ReviewSpec = Field(default_factory=ReviewSpec)
+
+
 class ModelSpec(_Spec):
     id: Id
     name: str
     team: Id
     rotation: Id | None = None
     escalation_policy: Id | None = None
-    readiness: dict[str, Any] = Field(default_factory=dict)
+    readiness: ReadinessSpec = Field(default_factory=ReadinessSpec)
 
 
 class RouteSpec(_Spec):

@@ -93,7 +93,7 @@ def _rows(spec: CatalogSpec) -> dict[type[SQLModel], dict[str, dict[str, Any]]]:
                 "team_id": m.team,
                 "rotation_id": m.rotation,
                 "escalation_policy_id": m.escalation_policy,
-                "readiness": json.loads(json.dumps(m.readiness, default=str)),
+                "readiness": m.readiness.model_dump(mode="json", exclude_unset=True),
             }
             for m in spec.models
         },

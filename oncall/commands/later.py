@@ -7,23 +7,12 @@ import typer
 from oncall.commands import common
 
 rca_app = typer.Typer(help="Root-cause analysis documents.", no_args_is_help=True)
-evidence_app = typer.Typer(help="Readiness evidence.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(prs)
     app.command()(insights)
     app.command()(gpu)
     app.add_typer(rca_app, name="rca")
-    app.add_typer(evidence_app, name="evidence")
-
-
-def prs(
-    model: str | None = typer.Argument(None, help="Model id (default: all)."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Production Readiness Score per model, with its gaps."""
-    common.not_built("oncall prs")
 
 
 def insights(
@@ -47,9 +36,3 @@ def generate(
 ) -> None:
     """Write the RCA document of an incident as Markdown."""
     common.not_built("oncall rca generate")
-
-
-@evidence_app.command()
-def push() -> None:
-    """Record readiness evidence for a model (e.g. from CI)."""
-    common.not_built("oncall evidence push")
