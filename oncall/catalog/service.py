@@ -55,6 +55,7 @@ def _rows(spec: CatalogSpec) -> dict[type[SQLModel], dict[str, dict[str, Any]]]:
                 "slack_channel": t.slack_channel,
                 "leads": list(t.leads),
                 "pagerduty_routing_key": t.pagerduty_routing_key,
+                "rca_template": t.rca_template_source,
             }
             for t in spec.teams
         },
@@ -94,6 +95,7 @@ def _rows(spec: CatalogSpec) -> dict[type[SQLModel], dict[str, dict[str, Any]]]:
                 "rotation_id": m.rotation,
                 "escalation_policy_id": m.escalation_policy,
                 "readiness": json.loads(json.dumps(m.readiness, default=str)),
+                "serves": m.serves,
             }
             for m in spec.models
         },

@@ -1,0 +1,410 @@
+"""What an RCA says, as plain values: gathered once from the incident, rendered as Markdown and
+as HTML from the same structure.
+
+Alert text is only ever data here; links from alert data keep only http/https (relative ones,
+such as `runbooks/model-drift.md`, resolve against the service's public URL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+from oncall.incidents.models import Alert, EventKind, Incident, IncidentEvent
+
+# How long an action item has, from when it is proposed, by the incident's severity.
+DUE_DAYS: dict[str, int] = {"critical": 7, "error": 14, "warning": 30, "info": 60}
+DEFAULT_DUE_DAYS = 30
+
+NO_PRS = "no readiness score recorded for this model yet"
+
+
+# --- the PRS at the time, as the RCA reads it ------------------------------------------------
+
+
+class _Evidence(Protocol):
+    @property
+    def source(self) -> str: ...
+    @property
+    def at(self) -> datetime | None: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class _Check(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def section(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def points(self) -> float: ...
+    @property
+    def maximum(self) -> float: ...
+    @property
+    def evidence(self) -> _Evidence: ...
+    @property
+    def improve(self) -> str: ...
+
+
+class _Section(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def points(self) -> float: ...
+    @property
+    def maximum(self) -> float: ...
+    @property
+    def percent(self) -> float | None: ...
+    @property
+    def partial(self) -> bool: ...
+
+
+class ScoreLike(Protocol):
+    """What the RCA needs of a readiness score (the readiness domain's `ModelPRS`)."""
+
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def percent(self) -> float | None: ...
+    @property
+    def minimum_percent(self) -> float | None: ...
+    @property
+    def partial(self) -> bool: ...
+    @property
+    def live(self) -> bool: ...
+    @property
+    def sections(self) -> Sequence[_Section]: ...
+    @property
+    def checks(self) -> Sequence[_Check]: ...
+    def gaps(self) -> Sequence[_Check]: ...
+
+
+@dataclass(frozen=True)
+class PrsCheck:
+    id: str
+    section: str
+    title: str
+    status: str
+    points: float
+    maximum: float
+    evidence_source: str
+    evidence_at: str | None
+    evidence_detail: str
+    improve: str
+
+
+@dataclass(frozen=True)
+class PrsSection:
+    id: str
+    title: str
+    points: float
+    maximum: float
+    percent: float | None
+    partial: bool
+
+
+@dataclass(frozen=True)
+class PrsAtTime:
+    """A model's readiness score as it stood at the incident, with its breakdown and gaps.
+
+    `source` says where it came from: `snapshot` (stored at or before the incident) or
+    `computed` (no snapshot that old: computed from the catalog when the RCA was drafted)."""
+
+    model_id: str
+    at: str
+    percent: float | None
+    minimum_percent: float | None
+    partial: bool
+    live: bool
+    source: str
+    sections: tuple[PrsSection, ...]
+    checks: tuple[PrsCheck, ...]
+    gaps: tuple[PrsCheck, ...]
+
+    @classmethod
+    def of(cls, prs: ScoreLike, *, source: str) -> PrsAtTime:
+        def check(c: _Check) -> PrsCheck:
+            at = c.evidence.at
+            return PrsCheck(
+                id=c.id,
+                section=c.section,
+                title=c.title,
+                status=str(c.status),
+                points=float(c.points),
+                maximum=float(c.maximum),
+                evidence_source=c.evidence.source,
+                evidence_at=at.isoformat() if at else None,
+                evidence_detail=c.evidence.detail,
+                improve=c.improve,
+            )
+
+        return cls(
+            model_id=prs.model_id,
+            at=prs.at.isoformat(),
+            percent=prs.percent,
+            minimum_percent=prs.minimum_percent,
+            partial=prs.partial,
+            live=prs.live,
+            source=source,
+            sections=tuple(
+                PrsSection(
+                    id=s.id,
+                    title=s.title,
+                    points=float(s.points),
+                    maximum=float(s.maximum),
+                    percent=s.percent,
+                    partial=s.partial,
+                )
+                for s in prs.sections
+            ),
+            checks=tuple(check(c) for c in prs.checks),
+            gaps=tuple(check(c) for c in prs.gaps()),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PrsAtTime:
+        return cls(
+            **{
+                **data,
+                "sections": tuple(PrsSection(**s) for s in data["sections"]),
+                "checks": tuple(PrsCheck(**c) for c in data["checks"]),
+                "gaps": tuple(PrsCheck(**c) for c in data["gaps"]),
+            }
+        )
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+def safe_link(url: str | None, *, base: str | None = None) -> str | None:
+    """`url` if it is http(s), or a relative path resolved against `base`; else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if any(ord(ch) < 0x20 or ch in "<>\"' " for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        return url
+    if not parts.scheme and not parts.netloc and base and not url.startswith("//"):
+        joined = urljoin(base.rstrip("/") + "/", url.lstrip("/"))
+        return joined if urlsplit(joined).scheme in ("http", "https") else None
+    return None
+
+
+# --- the content of one RCA -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Related:
+    """A past incident of the same model or alert, with its RCA's root cause."""
+
+    id: int
+    title: str
+    severity: str
+    status: str
+    triggered_at: str
+    root_cause: str | None
+    rca_status: str | None
+    rca_url: str | None
+    incident_url: str
+
+
+@dataclass
+class Content:
+    incident: dict[str, Any]
+    summary: str
+    impact: dict[str, Any]
+    detection: dict[str, Any]
+    timeline: list[dict[str, Any]]
+    trigger: dict[str, Any]
+    resolution: dict[str, Any]
+    alerts: list[dict[str, Any]]
+    runbooks: list[dict[str, str]]
+    related: list[dict[str, Any]]
+    prs: dict[str, Any] | None
+    generated_at: str
+    public_url: str
+    no_prs: str = NO_PRS
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, int((end - start).total_seconds()))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def build_content(
+    *,
+    incident: Incident,
+    alerts: Sequence[Alert],
+    events: Sequence[IncidentEvent],
+    prs: PrsAtTime | None,
+    related: Iterable[Related],
+    model_name: str | None,
+    serves: str | None,
+    team_name: str | None,
+    model_runbook: str | None,
+    public_url: str,
+    now: datetime,
+) -> Content:
+    """Everything generated about the incident; what people write is added when rendering."""
+    base = public_url.rstrip("/")
+    incident_url = f"{base}/incidents/{incident.id}"
+    alertnames = sorted({a.alertname for a in alerts if a.alertname})
+    firing = sum(1 for a in alerts if a.status == "firing")
+    duration = seconds_between(incident.triggered_at, incident.resolved_at)
+    tta = seconds_between(incident.triggered_at, incident.acknowledged_at)
+    first = min(alerts, key=lambda a: a.starts_at) if alerts else None
+    escalated = [e for e in events if e.kind == EventKind.escalated]
+    paged = any("pagerduty" in (e.data.get("notify") or []) for e in escalated)
+    resolved_event = next((e for e in reversed(events) if e.kind == EventKind.resolved), None)
+    reopened = sum(1 for e in events if e.kind == EventKind.reopened)
+
+    alert_rows: list[dict[str, Any]] = []
+    runbooks: dict[str, str] = {}
+    removed = 0
+    for alert in alerts:
+        raw_runbook = alert.annotations.get("runbook_url")
+        runbook = safe_link(raw_runbook, base=base)
+        if raw_runbook and runbook is None:
+            removed += 1
+        if runbook:
+            runbooks.setdefault(runbook, alert.alertname or runbook)
+        alert_rows.append(
+            {
+                "alertname": alert.alertname,
+                "status": alert.status,
+                "starts_at": _iso(alert.starts_at),
+                "ends_at": _iso(alert.ends_at),
+                "labels": dict(sorted(alert.labels.items())),
+                "summary": alert.annotations.get("summary", ""),
+                "description": alert.annotations.get("description", ""),
+                "runbook_url": runbook,
+                "runbook_removed": bool(raw_runbook) and runbook is None,
+                "generator_url": safe_link(alert.generator_url),
+            }
+        )
+    model_runbook_url = safe_link(model_runbook, base=base)
+    if model_runbook_url:
+        runbooks.setdefault(model_runbook_url, f"{incident.model_id} runbook")
+
+    what = model_name or incident.model_id
+    summary = (
+        f"{incident.severity.capitalize()} incident #{incident.id}: {incident.title}. "
+        + (f"It concerned the model {what}" if what else "It named no model")
+        + (f" of {team_name or incident.team_id}" if incident.team_id else "")
+        + (
+            f", lasted {duration_words(duration)}"
+            if duration is not None
+            else ", and is not resolved yet"
+        )
+        + f" and carried {len(alerts)} alert(s)."
+    )
+    notes = []
+    if removed:
+        notes.append(
+            f"{removed} runbook link(s) from alert data were left out (not http or https)."
+        )
+    return Content(
+        incident={
+            "id": incident.id,
+            "title": incident.title,
+            "severity": incident.severity,
+            "status": incident.status,
+            "model_id": incident.model_id,
+            "model_name": model_name,
+            "team_id": incident.team_id,
+            "team_name": team_name,
+            "rotation_id": incident.rotation_id,
+            "triggered_at": _iso(incident.triggered_at),
+            "acknowledged_at": _iso(incident.acknowledged_at),
+            "resolved_at": _iso(incident.resolved_at),
+            "url": incident_url,
+            "rca_url": f"{base}/rca/{incident.id}",
+        },
+        summary=summary,
+        impact={
+            "duration_seconds": duration,
+            "alerts": len(alerts),
+            "firing": firing,
+            "alertnames": alertnames,
+            "model": what,
+            "serves": serves,
+            "team": team_name or incident.team_id,
+            "reopened": reopened,
+            "truncated_alerts": incident.truncated_alerts,
+        },
+        detection={
+            "time_to_acknowledge_seconds": tta,
+            "acknowledged_by": incident.acknowledged_by,
+            "assignee": incident.assignee_id,
+            "rotation": incident.rotation_id,
+            "channel": incident.slack_channel,
+            "pagerduty": paged,
+            "steps": [{"at": _iso(e.at), "text": e.text} for e in escalated],
+        },
+        timeline=[
+            {"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "text": e.text} for e in events
+        ],
+        trigger={
+            "first_alert_at": _iso(first.starts_at) if first else None,
+            "alertnames": alertnames,
+            "summary": first.annotations.get("summary", "") if first else "",
+            "labels": dict(sorted(incident.labels.items())),
+        },
+        resolution={
+            "resolved_at": _iso(incident.resolved_at),
+            "resolved_by": incident.resolved_by,
+            "text": resolved_event.text if resolved_event else "",
+        },
+        alerts=alert_rows,
+        runbooks=[{"url": url, "text": text} for url, text in runbooks.items()],
+        related=[asdict(r) for r in related],
+        prs=prs.to_dict() if prs else None,
+        generated_at=now.isoformat(),
+        public_url=base,
+        notes=notes,
+    )
+
+
+def duration_words(seconds: int | None) -> str:
+    """A duration the way a person says it: `2 h 5 min`, `40 s`."""
+    if seconds is None:
+        return "-"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days} d"] if days else []
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes and not days:
+        parts.append(f"{minutes} min")
+    if not parts:
+        parts.append(f"{secs} s")
+    return " ".join(parts)
