@@ -73,6 +73,7 @@ def create_app(
                 clock=clock,
                 metrics=app.state.metrics,
                 max_age=settings.outbox_max_age,
+                public_url=settings.public_url,
             )
             work.start()
         app.state.background = work

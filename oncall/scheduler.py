@@ -1,8 +1,8 @@
 """Background work of `oncall serve`: the outbox workers and the scheduled jobs.
 
 Every process delivers the outbox (rows are leased one worker at a time, so replicas deliver
-in parallel and never twice). The scheduled jobs — escalations, outbox housekeeping, and the
-hand-offs, snapshots and digests to come — run only on the one process that holds the
+in parallel and never twice). The scheduled jobs — escalations, outbox housekeeping, RCA drafts
+and the hand-offs, snapshots and digests to come — run only on the one process that holds the
 scheduler lease of its database (`leases.py`); the others stand by and take over when the
 holder stops renewing. Each job goes through `run_job`: leadership, errors and logging in
 one place.
@@ -59,9 +59,16 @@ def outbox_failure_on_incident(clock: Clock) -> outbox.OnFailure:
     return on_failure
 
 
-def leader_jobs(*, clock: Clock, max_age: timedelta, metrics: ServiceMetrics) -> list[Job]:
-    """The leader's jobs."""
+def leader_jobs(
+    *,
+    clock: Clock,
+    max_age: timedelta,
+    metrics: ServiceMetrics,
+    public_url: str = "http://127.0.0.1:8080",
+) -> list[Job]:
+    """The leader's jobs. `public_url` is where links in messages point (ONCALL_PUBLIC_URL)."""
     from oncall.incidents.service import fire_due_escalations
+    from oncall.rca import scheduled as rca_jobs
 
     on_failure = outbox_failure_on_incident(clock)
 
@@ -81,8 +88,12 @@ def leader_jobs(*, clock: Clock, max_age: timedelta, metrics: ServiceMetrics) ->
         with session_scope(engine) as session:
             return outbox.purge_delivered(session=session, now=now)
 
+    def rca_drafts(engine: Engine, now: datetime) -> int:
+        return rca_jobs.draft_resolved(engine=engine, now=now, public_url=public_url)
+
     return [
         Job("escalation", escalation_jobs.INTERVAL_SECONDS, escalations, "fired %d step(s)"),
+        Job("rca-drafts", rca_jobs.INTERVAL_SECONDS, rca_drafts, "drafted %d RCA(s)"),
         Job("outbox-expire", 60, expire_outbox, "%d undelivered row(s) given up"),
         Job("outbox-purge", 3600, purge_outbox, "purged %d delivered row(s)"),
     ]
@@ -101,13 +112,16 @@ class Background:
         max_age: timedelta = outbox.DEFAULT_MAX_AGE,
         lease_clock: Clock = system_clock,
         identity: str | None = None,
+        public_url: str = "http://127.0.0.1:8080",
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.lease_clock = lease_clock  # real time: a lease measures whether a process lives
         self.metrics = metrics
         self.identity = identity or leases.process_identity()
-        self.jobs = leader_jobs(clock=clock, max_age=max_age, metrics=metrics)
+        self.jobs = leader_jobs(
+            clock=clock, max_age=max_age, metrics=metrics, public_url=public_url
+        )
         self.worker = outbox.Worker(
             engine=engine,
             handlers=handlers,

@@ -6,7 +6,6 @@ import typer
 
 from oncall.commands import common
 
-rca_app = typer.Typer(help="Root-cause analysis documents.", no_args_is_help=True)
 evidence_app = typer.Typer(help="Readiness evidence.", no_args_is_help=True)
 
 
@@ -14,7 +13,6 @@ def register(app: typer.Typer) -> None:
     app.command()(prs)
     app.command()(insights)
     app.command()(gpu)
-    app.add_typer(rca_app, name="rca")
     app.add_typer(evidence_app, name="evidence")
 
 
@@ -38,15 +36,6 @@ def insights(
 def gpu(as_json: bool = typer.Option(False, "--json")) -> None:
     """GPU node health from DCGM exporter metrics in Prometheus."""
     common.not_built("oncall gpu")
-
-
-@rca_app.command()
-def generate(
-    incident_id: int = typer.Argument(...),
-    output: str | None = typer.Option(None, "-o", "--output"),
-) -> None:
-    """Write the RCA document of an incident as Markdown."""
-    common.not_built("oncall rca generate")
 
 
 @evidence_app.command()

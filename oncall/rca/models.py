@@ -107,7 +107,6 @@ class RcaPatch(BaseModel):
     went_wrong: str | None = PydanticField(default=None, max_length=20000)
     lucky: str | None = PydanticField(default=None, max_length=20000)
     action_items: list[ActionItemPatch] = PydanticField(default_factory=list, max_length=500)
-    by: str | None = PydanticField(default=None, max_length=64)
 
 
 class ActionItemPublic(BaseModel):
