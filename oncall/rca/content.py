@@ -237,6 +237,7 @@ class Content:
     trigger: dict[str, Any]
     resolution: dict[str, Any]
     alerts: list[dict[str, Any]]
+    descriptions: list[dict[str, str]]
     runbooks: list[dict[str, str]]
     related: list[dict[str, Any]]
     prs: dict[str, Any] | None
@@ -322,7 +323,7 @@ def build_content(
         + (
             f", lasted {duration_words(duration)}"
             if duration is not None
-            else ", and is not resolved yet"
+            else ", is not resolved yet"
         )
         + f" and carried {len(alerts)} alert(s)."
     )
@@ -384,6 +385,7 @@ def build_content(
             "text": resolved_event.text if resolved_event else "",
         },
         alerts=alert_rows,
+        descriptions=_descriptions(alerts),
         runbooks=[{"url": url, "text": text} for url, text in runbooks.items()],
         related=[asdict(r) for r in related],
         prs=prs.to_dict() if prs else None,
@@ -391,6 +393,25 @@ def build_content(
         public_url=base,
         notes=notes,
     )
+
+
+DESCRIPTIONS = 5
+DESCRIPTION_CHARS = 2000
+
+
+def _descriptions(alerts: Sequence[Alert]) -> list[dict[str, str]]:
+    """The alerts' distinct descriptions (a storm repeats one), the first few, shortened."""
+    seen: dict[tuple[str, str], None] = {}
+    for alert in alerts:
+        text = alert.annotations.get("description", "").strip()
+        if text:
+            seen.setdefault((alert.alertname, text), None)
+    out = []
+    for name, text in list(seen)[:DESCRIPTIONS]:
+        if len(text) > DESCRIPTION_CHARS:
+            text = text[:DESCRIPTION_CHARS] + " …"
+        out.append({"alertname": name, "text": text})
+    return out
 
 
 def duration_words(seconds: int | None) -> str:

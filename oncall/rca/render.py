@@ -25,11 +25,18 @@ MARKDOWN_TEMPLATE = "rca/rca.md.j2"
 HTML_TEMPLATE = "rca/rca.html.j2"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# Inline Markdown syntax (CommonMark lets any ASCII punctuation be backslash-escaped).
-_INLINE = re.compile(r"([\\`*_\[\]()#!|~])")
-# Block syntax that only means something at the start of a line: lists, quotes, headings'
-# underlines, numbered lists.
-_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+[.)])")
+# Inline Markdown syntax (CommonMark lets any ASCII punctuation be backslash-escaped). With
+# `[` escaped no link can start, so `(`, `)` and `!` need nothing.
+_INLINE = re.compile(r"([\\`*_\[\]|~])")
+# Block syntax that only means something at the start of a line: lists, quotes, headings,
+# setext underlines, numbered lists (`1.` becomes `1\.`).
+_LINE_START = re.compile(r"^(\s*)(?:([-+=>#])|(\d+)([.)]))")
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    if match.group(2):
+        return f"{match.group(1)}\\{match.group(2)}"
+    return f"{match.group(1)}{match.group(3)}\\{match.group(4)}"
 
 
 def md(value: Any) -> str:
@@ -39,9 +46,7 @@ def md(value: Any) -> str:
     text = _CONTROL.sub("", str(value).replace("\r\n", "\n").replace("\r", "\n"))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _INLINE.sub(r"\\\1", text)
-    return "\n".join(
-        _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), line) for line in text.split("\n")
-    )
+    return "\n".join(_LINE_START.sub(_escape_line_start, line) for line in text.split("\n"))
 
 
 def md_cell(value: Any) -> str:
