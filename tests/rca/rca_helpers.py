@@ -27,9 +27,14 @@ from oncall.rca.service import Generated, generate
 PUBLIC = "https://oncall.example.com"
 
 
-def ingest(engine: Engine, name: str, now: datetime, **changes: Any) -> int:
+def ingest(
+    engine: Engine, name: str, now: datetime, *, severity: str | None = None, **changes: Any
+) -> int:
     body = payload(name)
     body.update(changes)
+    if severity is not None:
+        for alert in body["alerts"]:
+            alert["labels"]["severity"] = severity
     with session_scope(engine) as s:
         result = ingest_alertmanager(
             session=s, payload=AlertmanagerPayload.model_validate(body), now=now
