@@ -68,7 +68,9 @@ def drift_incident(engine: Engine) -> int:
 def test_draft_of_a_resolved_drift_incident_has_every_section_in_order(catalog: Engine) -> None:
     incident_id = drift_incident(catalog)
 
-    markdown = rca(catalog, incident_id, T0 + timedelta(hours=1), provider(CHURN_PRS)).document.markdown
+    markdown = rca(
+        catalog, incident_id, T0 + timedelta(hours=1), provider(CHURN_PRS)
+    ).document.markdown
 
     positions = [markdown.index(heading) for heading in SECTIONS]
     assert positions == sorted(positions)
