@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from helpers import payload
@@ -25,6 +25,7 @@ from oncall.rca.content import PrsAtTime
 from oncall.rca.service import Generated, generate
 
 PUBLIC = "https://oncall.example.com"
+T0 = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)  # the shared `clock` fixture's start
 
 
 def ingest(

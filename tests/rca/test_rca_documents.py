@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from rca_helpers import (
     PUBLIC,
+    T0,
     ack,
     ingest,
     outbox_rows,
@@ -22,8 +23,6 @@ from oncall.outbox import MessageKind
 from oncall.rca import service
 from oncall.rca.content import NO_PRS
 from oncall.rca.models import RcaPatch
-
-from tests.conftest import T0
 
 CHURN_PRS = score(
     "churn",

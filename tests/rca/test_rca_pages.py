@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from rca_helpers import PUBLIC, ingest, provider, rca, score
+from rca_helpers import PUBLIC, T0, ingest, provider, rca, score
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -18,8 +18,6 @@ from oncall.clock import FrozenClock
 from oncall.config import Settings
 from oncall.rca import service
 from oncall.rca.content import NO_PRS
-
-from tests.conftest import T0
 
 TOKEN = "rca-test-token-5f1c"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
