@@ -1,10 +1,11 @@
 """Render an RCA's content as Markdown and as an HTML page.
 
-Two Jinja2 environments over `oncall/templates/rca/`: the Markdown one has no autoescaping
-(HTML escaping would mangle Markdown) and escapes every value with `md`, which backslash-
-escapes Markdown syntax and neutralises HTML; the HTML one autoescapes. Both are sandboxed, so
-a team's own template can read the content but not reach into Python. Values, alert text
-included, are never compiled as templates: `{{ 7*7 }}` in an annotation stays that text.
+Two Jinja2 environments over `oncall/templates/rca/`: the Markdown one has no HTML
+autoescaping (it would mangle Markdown) but escapes every value with `md`, which backslash-
+escapes Markdown syntax and neutralises HTML and Slack mentions; the HTML one autoescapes.
+Both are sandboxed, so a team's own template can read the content but not reach into
+Python. Values, alert text included, are never compiled as templates: `{{ 7*7 }}` in an
+annotation stays that text.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import PackageLoader, StrictUndefined, TemplateSyntaxError
+from jinja2 import PackageLoader, StrictUndefined, TemplateSyntaxError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -26,46 +27,62 @@ HTML_TEMPLATE = "rca/rca.html.j2"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # Inline Markdown syntax (CommonMark lets any ASCII punctuation be backslash-escaped). With
-# `[` escaped no link can start, so `(`, `)` and `!` need nothing.
-_INLINE = re.compile(r"([\\`*_\[\]|~])")
-# Block syntax that only means something at the start of a line: lists, quotes, headings,
-# setext underlines, numbered lists (`1.` becomes `1\.`).
-_LINE_START = re.compile(r"^(\s*)(?:([-+=>#])|(\d+)([.)]))")
+# `[` escaped no link can start, so `(`, `)` and `!` need nothing; `<` and `>` become entities.
+# An underscore between two letters or digits (`job_name`) starts no emphasis: left as is.
+_INLINE = re.compile(r"([\\`*\[\]|~]|(?<![^\W_])_|_(?![^\W_]))")
+# Block syntax, which only means something at the start of a line: list markers and headings
+# (followed by a space), numbered lists (`1.` becomes `1\.`), setext and thematic rules.
+_BLOCK = re.compile(
+    r"^(?P<indent>\s*)(?:(?P<mark>[-+]|#{1,6})(?=\s|$)|(?P<num>\d{1,9})(?P<dot>[.)])(?=\s|$)"
+    r"|(?P<rule>[-=])(?=[-=\s]*$))"
+)
 
 
-def _escape_line_start(match: re.Match[str]) -> str:
-    if match.group(2):
-        return f"{match.group(1)}\\{match.group(2)}"
-    return f"{match.group(1)}{match.group(3)}\\{match.group(4)}"
+def _escape_block(match: re.Match[str]) -> str:
+    indent, number = match.group("indent"), match.group("num")
+    if number is not None:
+        return f"{indent}{number}\\{match.group('dot')}"
+    return f"{indent}\\{match.group('mark') or match.group('rule')}"
 
 
-def md(value: Any) -> str:
-    """Text as inline Markdown that shows exactly that text: no markup, links or HTML."""
-    if value is None:
+def _md(value: Any) -> str:
+    if value is None or isinstance(value, Undefined):
         return ""
     text = _CONTROL.sub("", str(value).replace("\r\n", "\n").replace("\r", "\n"))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _INLINE.sub(r"\\\1", text)
-    return "\n".join(_LINE_START.sub(_escape_line_start, line) for line in text.split("\n"))
+    return "\n".join(_BLOCK.sub(_escape_block, line) for line in text.split("\n"))
 
 
-def md_cell(value: Any) -> str:
+def md(value: Any) -> Markup:
+    """Text as Markdown that shows exactly that text: no markup, links, HTML or mentions."""
+    return Markup(_md(value))
+
+
+def md_cell(value: Any) -> Markup:
     """`md` on one line, for a table cell."""
-    return " ".join(md(value).split("\n")).strip()
+    return Markup(" ".join(_md(value).split("\n")).strip())
 
 
-def md_block(value: Any) -> str:
+def md_block(value: Any) -> Markup:
     """`md` keeping the line breaks (a Markdown hard break at the end of each line)."""
-    return "  \n".join(line.rstrip() for line in md(value).split("\n"))
+    return Markup("  \n".join(line.rstrip() for line in _md(value).split("\n")))
 
 
-def md_link(url: Any, text: Any = None) -> str:
+def md_link(url: Any, text: Any = None) -> Markup:
     """A Markdown link when `url` is http(s); the text alone (and why) otherwise."""
     label = md_cell(text if text is not None else url)
     safe = safe_link(str(url)) if url else None
     if safe is None:
-        return f"{label} (link left out: not http or https)" if url else label
-    return f"[{label}]({quote(safe, safe=':/?#[]@!$&*+,;=%~-._')})"
+        return Markup(f"{label} (link left out: not http or https)" if url else label)
+    return Markup(f"[{label}]({quote(safe, safe=':/?#[]@!$&*+,;=%~-._')})")
+
+
+def _finalize(value: Any) -> Any:
+    """Every `{{ value }}` of a Markdown template is escaped unless a filter made it Markdown
+    already (md, md_link...) or the template says `| safe`: a team's template is safe even
+    where it forgets a filter."""
+    return value if isinstance(value, Markup) else _md(value)
 
 
 def when(value: Any) -> str:
@@ -105,6 +122,7 @@ def markdown_environment() -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_finalize,
     )
     env.filters.update(md=md, md_cell=md_cell, md_block=md_block, md_link=md_link)
     return _common(env)

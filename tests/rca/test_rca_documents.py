@@ -86,7 +86,7 @@ def test_draft_of_a_resolved_drift_incident_has_every_section_in_order(catalog: 
     # Timeline rows from the incident's events, in order.
     timeline = markdown.split("## Timeline", 1)[1].split("## Trigger", 1)[0]
     kinds = [row.split("|")[2].strip() for row in timeline.splitlines() if row.startswith("| 2026")]
-    assert kinds == ["triggered", "escalated", "acknowledged", "alert\\_resolved", "resolved"]
+    assert kinds == ["triggered", "escalated", "acknowledged", "alert_resolved", "resolved"]
     assert "- Resolved: 2026-03-03 15:40:00 UTC by alertmanager" in markdown
     # The alerts table with labels and the (http) source link.
     assert "model=churn" in markdown and "severity=warning" in markdown
@@ -237,7 +237,7 @@ def test_related_incidents_link_the_last_rca_of_the_same_model_with_its_root_cau
 
     related = markdown.split("## Related past incidents", 1)[1].split("## Root cause", 1)[0]
     assert (
-        f"- [\\#{first} Drift score 0.9 for model churn]({PUBLIC}/incidents/{first}) "
+        f"- [#{first} Drift score 0.9 for model churn]({PUBLIC}/incidents/{first}) "
         "(warning, 2026-03-03 15:00:00 UTC): root cause: Currency switch upstream "
         f"&lt;b&gt;again&lt;/b&gt; · [RCA]({PUBLIC}/rca/{first})"
     ) in related
@@ -260,5 +260,5 @@ def test_related_incidents_match_the_alert_name_across_models(catalog: Engine) -
     markdown = rca(catalog, second, T0 + timedelta(hours=2)).document.markdown
 
     related = markdown.split("## Related past incidents", 1)[1].split("## Root cause", 1)[0]
-    assert f"[\\#{first} Drift score 0.9 for model churn]" in related
+    assert f"[#{first} Drift score 0.9 for model churn]" in related
     assert "no root cause written" in related
