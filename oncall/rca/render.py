@@ -45,12 +45,14 @@ def _escape_block(match: re.Match[str]) -> str:
     return f"{indent}\\{match.group('mark') or match.group('rule')}"
 
 
-def _md(value: Any) -> str:
+def _md(value: Any, *, block: bool = True) -> str:
     if value is None or isinstance(value, Undefined):
         return ""
     text = _CONTROL.sub("", str(value).replace("\r\n", "\n").replace("\r", "\n"))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _INLINE.sub(r"\\\1", text)
+    if not block:
+        return text
     return "\n".join(_BLOCK.sub(_escape_block, line) for line in text.split("\n"))
 
 
@@ -60,8 +62,8 @@ def md(value: Any) -> Markup:
 
 
 def md_cell(value: Any) -> Markup:
-    """`md` on one line, for a table cell."""
-    return Markup(" ".join(_md(value).split("\n")).strip())
+    """`md` on one line, for a table cell or a link label (never at a line start)."""
+    return Markup(" ".join(_md(value, block=False).split("\n")).strip())
 
 
 def md_block(value: Any) -> Markup:
@@ -85,23 +87,27 @@ def _finalize(value: Any) -> Any:
     return value if isinstance(value, Markup) else _md(value)
 
 
-def when(value: Any) -> str:
+# Formatting filters make their text from times and numbers only: Markup, so that the
+# Markdown environment does not escape it again.
+
+
+def when(value: Any) -> Markup:
     if not value:
-        return "-"
+        return Markup("-")
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+    return Markup(f"{moment:%Y-%m-%d %H:%M:%S} UTC")
 
 
-def duration(value: Any) -> str:
-    return duration_words(int(value)) if value is not None else "-"
+def duration(value: Any) -> Markup:
+    return Markup(duration_words(int(value)) if value is not None else "-")
 
 
-def percent(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.0f}%"
+def percent(value: Any) -> Markup:
+    return Markup("-" if value is None else f"{float(value):.0f}%")
 
 
-def points(value: Any) -> str:
-    return f"{float(value):g}"
+def points(value: Any) -> Markup:
+    return Markup(f"{float(value):g}")
 
 
 def _link_html(url: Any) -> str | None:
