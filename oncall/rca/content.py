@@ -318,8 +318,13 @@ def build_content(
     what = model_name or incident.model_id
     summary = (
         f"{incident.severity.capitalize()} incident #{incident.id}: {incident.title}. "
-        + (f"It concerned the model {what}" if what else "It named no model")
-        + (f" of {team_name or incident.team_id}" if incident.team_id else "")
+        + (
+            f"It concerned the model {what}"
+            + (f" of {team_name or incident.team_id}" if incident.team_id else "")
+            if what
+            else "It named no model"
+            + (f"; the team was {team_name or incident.team_id}" if incident.team_id else "")
+        )
         + (
             f", lasted {duration_words(duration)}"
             if duration is not None

@@ -151,14 +151,17 @@ def generate(
 
     if created:
         url = content.incident["rca_url"]
+        holds = (
+            f"timeline, alerts, the readiness score of {incident.model_id} at the time and "
+            f"{new_items} proposed action item(s)"
+            if prs is not None
+            else "timeline and alerts"
+        )
         flows.thread_message(
             session=session,
             incident=incident,
             now=now,
-            text=(
-                f"RCA draft: {url} (timeline, alerts, the model's readiness at the time and "
-                f"{new_items} proposed action item(s)). Fill in the root cause there."
-            ),
+            text=f"RCA draft: {url} ({holds}). Fill in the root cause there.",
         )
         flows.incident_changed(session=session, incident=incident, now=now, reason="rca")
     return Generated(document=document, created=created, new_items=new_items)
