@@ -77,7 +77,10 @@ def test_draft_of_a_resolved_drift_incident_has_every_section_in_order(catalog: 
     # Impact: duration, alerts, the model and what it is.
     assert "- Duration: 40 min (triggered 2026-03-03 15:00:00 UTC" in markdown
     assert "- Alerts: 1 (0 still firing): ModelDriftHigh" in markdown
-    assert "- Model: Churn predictor" in markdown
+    assert (
+        "- Model: Churn predictor, which serves: churn-risk scores for the retention team's "
+        "weekly campaigns"
+    ) in markdown
     # Detection: time to acknowledge, who was on call, how they were reached.
     assert "- Time to acknowledge: 3 min (by taka)" in markdown
     assert "- On call: taka (rotation growth-primary)" in markdown
