@@ -20,6 +20,7 @@ DUE_DAYS: dict[str, int] = {"critical": 7, "error": 14, "warning": 30, "info": 6
 DEFAULT_DUE_DAYS = 30
 
 NO_PRS = "no readiness score recorded for this model yet"
+ALERT_ROWS = 100  # a storm's RCA lists this many alerts, and says how many there were
 
 
 # --- the PRS at the time, as the RCA reads it ------------------------------------------------
@@ -297,6 +298,8 @@ def build_content(
             removed += 1
         if runbook:
             runbooks.setdefault(runbook, alert.alertname or runbook)
+        if len(alert_rows) == ALERT_ROWS:
+            continue
         alert_rows.append(
             {
                 "alertname": alert.alertname,
@@ -333,6 +336,11 @@ def build_content(
         + f" and carried {len(alerts)} alert(s)."
     )
     notes = []
+    if len(alerts) > ALERT_ROWS:
+        notes.append(
+            f"The first {ALERT_ROWS} of {len(alerts)} alerts are listed; "
+            "the incident page has them all."
+        )
     if removed:
         notes.append(
             f"{removed} runbook link(s) from alert data were left out (not http or https)."

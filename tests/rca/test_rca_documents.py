@@ -265,3 +265,17 @@ def test_related_incidents_match_the_alert_name_across_models(catalog: Engine) -
     related = markdown.split("## Related past incidents", 1)[1].split("## Root cause", 1)[0]
     assert f"[#{first} Drift score 0.9 for model churn]" in related
     assert "no root cause written" in related
+
+
+def test_a_storm_lists_the_first_alerts_and_says_how_many_there_were(catalog: Engine) -> None:
+    incident_id = ingest(catalog, "storm-200", T0)
+
+    markdown = rca(catalog, incident_id, T0 + timedelta(hours=1)).document.markdown
+
+    alerts = markdown.split("## Alerts", 1)[1].split("## Readiness", 1)[0]
+    rows = [line for line in alerts.splitlines() if line.startswith("| ModelDriftHigh |")]
+    assert len(rows) == 100
+    assert "The first 100 of 200 alerts are listed; the incident page has them all." in alerts
+    assert "- Alerts: 200 (200 still firing): ModelDriftHigh" in markdown
+    # The storm repeats one description: shown once.
+    assert alerts.count("is above 0.5") == 1
