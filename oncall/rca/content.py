@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from oncall.incidents.models import Alert, EventKind, Incident, IncidentEvent
+from oncall.rca.models import HUMAN_SECTIONS, ActionStatus, RcaActionItem, RcaDocument
 
 # How long an action item has, from when it is proposed, by the incident's severity.
 DUE_DAYS: dict[str, int] = {"critical": 7, "error": 14, "warning": 30, "info": 60}
@@ -442,3 +443,36 @@ def duration_words(seconds: int | None) -> str:
     if not parts:
         parts.append(f"{secs} s")
     return " ".join(parts)
+
+
+# --- what a template sees --------------------------------------------------------------------
+
+
+def is_overdue(item: RcaActionItem, now: datetime) -> bool:
+    return item.status == ActionStatus.open and item.due_at is not None and item.due_at < now
+
+
+def document_context(
+    document: RcaDocument, items: Sequence[RcaActionItem], *, now: datetime
+) -> dict[str, Any]:
+    """The generated content, what people wrote and the action items, as template values."""
+    return {
+        **document.content,
+        "status": document.status,
+        "root_cause": document.root_cause,
+        "sections": {key: document.sections.get(key) for key in HUMAN_SECTIONS},
+        "section_titles": dict(HUMAN_SECTIONS),
+        "action_items": [
+            {
+                "number": item.number,
+                "title": item.title,
+                "check_id": item.check_id,
+                "owner_id": item.owner_id,
+                "due_at": item.due_at.isoformat() if item.due_at else None,
+                "status": item.status,
+                "done_at": item.done_at.isoformat() if item.done_at else None,
+                "overdue": is_overdue(item, now),
+            }
+            for item in items
+        ],
+    }

@@ -32,6 +32,8 @@ from oncall.rca.content import (
     PrsAtTime,
     Related,
     build_content,
+    document_context,
+    is_overdue,
 )
 from oncall.rca.models import (
     HUMAN_SECTIONS,
@@ -307,10 +309,6 @@ def action_items_of(*, session: Session, incident_id: int) -> list[RcaActionItem
     )
 
 
-def is_overdue(item: RcaActionItem, now: datetime) -> bool:
-    return item.status == ActionStatus.open and item.due_at is not None and item.due_at < now
-
-
 def list_documents(
     *,
     session: Session,
@@ -496,26 +494,7 @@ def _touch(
 def context_of(session: Session, document: RcaDocument, now: datetime) -> dict[str, Any]:
     """What both templates (and a team's own) see: the content, what people wrote, the items."""
     items = action_items_of(session=session, incident_id=document.incident_id)
-    return {
-        **document.content,
-        "status": document.status,
-        "root_cause": document.root_cause,
-        "sections": {key: document.sections.get(key) for key in HUMAN_SECTIONS},
-        "section_titles": dict(HUMAN_SECTIONS),
-        "action_items": [
-            {
-                "number": item.number,
-                "title": item.title,
-                "check_id": item.check_id,
-                "owner_id": item.owner_id,
-                "due_at": item.due_at.isoformat() if item.due_at else None,
-                "status": item.status,
-                "done_at": item.done_at.isoformat() if item.done_at else None,
-                "overdue": is_overdue(item, now),
-            }
-            for item in items
-        ],
-    }
+    return document_context(document, items, now=now)
 
 
 def _render(session: Session, document: RcaDocument, now: datetime) -> None:

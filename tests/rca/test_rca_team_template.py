@@ -95,15 +95,13 @@ def test_team_template_escapes_alert_text_even_without_a_filter(
 def test_a_team_template_that_fails_to_render_falls_back_to_the_default(
     catalog: Engine, tmp_path: Path
 ) -> None:
-    path = catalog_with_templates(tmp_path, {"growth-ds": "broken.md.j2"})
-    # Parses, but names a value RCAs do not have, and tries to reach Python internals.
-    (path.parent / "broken.md.j2").write_text(
-        "{{ incident.title.__class__.__mro__ }} {{ no_such_value }}", encoding="utf-8"
-    )
+    path = catalog_with_templates(tmp_path, {"growth-ds": "fragile.md.j2"})
+    # Passes config check (the sample incident has a score), fails for a model without one.
+    (path.parent / "fragile.md.j2").write_text("PRS: {{ prs.percent }}\n", encoding="utf-8")
     apply(catalog, path)
     incident_id = ingest(catalog, "drift-firing", T0)
 
-    document = rca(catalog, incident_id, T0).document
+    document = rca(catalog, incident_id, T0, provider(None)).document
 
     assert document.template == "default"
     assert document.markdown.startswith("# RCA: incident #1:")
@@ -116,6 +114,15 @@ def test_a_team_template_that_fails_to_render_falls_back_to_the_default(
         (None, "no such file"),
         ("# {{ incident.title }\n", "the template does not parse: line 1:"),
         ("ok\n{% for x in alerts %}\n{{ x }}\n", "the template does not parse: line 3:"),
+        (
+            "# {{ incident.title }}\n{{ no_such_value }}\n",
+            "the template fails on a sample incident: line 2: UndefinedError: "
+            "'no_such_value' is undefined",
+        ),
+        (
+            "{{ incident.title.__class__.__mro__ }}\n",
+            "the template fails on a sample incident: line 1: SecurityError",
+        ),
     ],
 )
 def test_config_check_names_the_line_of_a_missing_or_broken_template(
@@ -151,3 +158,10 @@ def test_removing_the_template_from_the_catalog_brings_back_the_default(
         assert team is not None and team.rca_template is None
     incident_id = ingest(catalog, "drift-firing", T0)
     assert rca(catalog, incident_id, T0).document.template == "default"
+
+
+def test_the_default_template_passes_the_check_a_team_template_gets() -> None:
+    from oncall.rca.render import template_problem
+
+    default = Path(__file__).parents[2] / "oncall" / "templates" / "rca" / "rca.md.j2"
+    assert template_problem(default.read_text(encoding="utf-8")) is None
