@@ -8,9 +8,10 @@ from functools import lru_cache
 from typing import Any
 
 from oncall.incidents.models import Alert, EventKind, Incident, IncidentEvent
-from oncall.rca.content import PrsAtTime, PrsCheck, PrsSection, Related, build_content
+from oncall.rca.content import Related, build_content
 from oncall.rca.content import document_context as _document_context
 from oncall.rca.models import RcaActionItem, RcaDocument
+from oncall.rca.prs import PrsAtTime, PrsCheck, PrsSection
 
 _AT = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)
 

@@ -24,12 +24,11 @@ from sqlmodel import Session, col, select
 from oncall.catalog.models import Model, Person, Team
 from oncall.errors import InvalidRequest, UnknownEntity
 from oncall.incidents import flows
-from oncall.incidents.models import Alert, Incident, IncidentStatus
+from oncall.incidents.models import Alert, Incident
 from oncall.incidents.service import alerts_of, get_incident, timeline_of
 from oncall.rca.content import (
     DEFAULT_DUE_DAYS,
     DUE_DAYS,
-    PrsAtTime,
     Related,
     build_content,
     document_context,
@@ -45,6 +44,7 @@ from oncall.rca.models import (
     RcaPublic,
     RcaStatus,
 )
+from oncall.rca.prs import PrsAtTime
 from oncall.rca.render import render_html, render_markdown
 
 log = logging.getLogger(__name__)
@@ -530,23 +530,7 @@ def html_of(*, session: Session, incident_id: int, now: datetime) -> str:
     return render_html(context_of(session, document, now))
 
 
-# --- when incidents resolve, and follow-through ----------------------------------------------
-
-
-def resolved_without_rca(
-    *, session: Session, now: datetime, within: timedelta = timedelta(days=7), limit: int = 20
-) -> list[int]:
-    """Incidents resolved in the last `within` that have no RCA yet, oldest first."""
-    rows = session.exec(
-        select(Incident.id)
-        .join(RcaDocument, col(RcaDocument.incident_id) == col(Incident.id), isouter=True)
-        .where(Incident.status == IncidentStatus.resolved)
-        .where(col(Incident.resolved_at) >= now - within)
-        .where(col(RcaDocument.incident_id).is_(None))
-        .order_by(col(Incident.resolved_at), col(Incident.id))
-        .limit(limit)
-    ).all()
-    return [int(i) for i in rows if i is not None]
+# --- follow-through ----------------------------------------------
 
 
 @dataclass(frozen=True)

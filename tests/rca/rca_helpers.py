@@ -21,7 +21,7 @@ from oncall.incidents.alertmanager import AlertmanagerPayload
 from oncall.incidents.ingest import ingest_alertmanager
 from oncall.incidents.models import Incident
 from oncall.outbox import OutboxMessage
-from oncall.rca.content import PrsAtTime
+from oncall.rca.prs import PrsAtTime
 from oncall.rca.service import Generated, generate
 
 PUBLIC = "https://oncall.example.com"
