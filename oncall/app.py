@@ -74,6 +74,7 @@ def create_app(
                 metrics=app.state.metrics,
                 max_age=settings.outbox_max_age,
                 live=app.state.live,
+                public_url=settings.public_url,
             )
             work.start()
         app.state.background = work

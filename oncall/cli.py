@@ -16,6 +16,7 @@ from oncall.commands import config as config_cmd
 from oncall.commands import db as db_cmd
 from oncall.commands import incidents as incidents_cmd
 from oncall.commands import outbox as outbox_cmd
+from oncall.commands import rca as rca_cmd
 
 if TYPE_CHECKING:
     from oncall.config import Settings
@@ -41,6 +42,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(incidents_cmd.app, name="incidents")
 app.add_typer(outbox_cmd.app, name="outbox")
+app.add_typer(rca_cmd.app, name="rca")
 rotations.register(app)
 calendar.register(app)
 readiness.register(app)

@@ -35,6 +35,8 @@ from oncall.incidents import service as incidents
 from oncall.integrations.console import console_handler
 from oncall.integrations.prometheus import PrometheusEvidence
 from oncall.outbox import Channel, Handler
+from oncall.rca import scheduled as rca_jobs
+from oncall.rca import service as rca_service
 
 EXAMPLES = Path(__file__).parent / "examples"
 CATALOG = EXAMPLES / "oncall.yaml"
@@ -175,6 +177,13 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
             _say(f" {name:<22} → incident #{answer['incident_id']} {answer['outcome']}")
             deliver()
 
+        _heading("RCA drafts for the resolved incidents (the scheduler leader's job)")
+        drafted = rca_jobs.draft_resolved(
+            engine=engine, now=clock(), public_url=settings.public_url
+        )
+        _say(f"   {drafted} RCA draft(s): the link goes to each incident's thread")
+        deliver()
+
         _heading("Incidents")
         for row in http.get("/api/v1/incidents").json():
             _say(
@@ -263,7 +272,13 @@ def _write_files(engine: Any, folder: Path, now: datetime) -> list[tuple[str, Pa
         )
     path = folder / "growth-primary.ics"
     path.write_bytes(ics)
-    return [("calendar", path)]
+    files = [("calendar", path)]
+    with session_scope(engine) as session:
+        for document in rca_service.list_documents(session=session, now=now):
+            rca_path = folder / f"rca-{document.incident_id}.md"
+            rca_path.write_text(document.markdown, encoding="utf-8")
+            files.append((f"RCA #{document.incident_id}", rca_path))
+    return files
 
 
 def _snapshot_prs(engine: Any, now: datetime, live: PrometheusEvidence | None) -> None:

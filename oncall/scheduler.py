@@ -1,8 +1,8 @@
 """Background work of `oncall serve`: the outbox workers and the scheduled jobs.
 
 Every process delivers the outbox (rows are leased one worker at a time, so replicas deliver
-in parallel and never twice). The scheduled jobs — escalations, outbox housekeeping, and the
-hand-offs, snapshots and digests to come — run only on the one process that holds the
+in parallel and never twice). The scheduled jobs — escalations, outbox housekeeping, RCA drafts
+and the hand-offs, snapshots and digests to come — run only on the one process that holds the
 scheduler lease of its database (`leases.py`); the others stand by and take over when the
 holder stops renewing. Each job goes through `run_job`: leadership, errors and logging in
 one place.
@@ -67,9 +67,11 @@ def leader_jobs(
     max_age: timedelta,
     metrics: ServiceMetrics,
     live: LiveEvidence | None = None,
+    public_url: str = "http://127.0.0.1:8080",
 ) -> list[Job]:
-    """The leader's jobs."""
+    """The leader's jobs. `public_url` is where links in messages point (ONCALL_PUBLIC_URL)."""
     from oncall.incidents.service import fire_due_escalations
+    from oncall.rca import scheduled as rca_jobs
 
     on_failure = outbox_failure_on_incident(clock)
 
@@ -92,8 +94,12 @@ def leader_jobs(
     def readiness_snapshots(engine: Engine, now: datetime) -> int:
         return readiness_jobs.take_daily_snapshots(engine=engine, now=now, live=live)
 
+    def rca_drafts(engine: Engine, now: datetime) -> int:
+        return rca_jobs.draft_resolved(engine=engine, now=now, public_url=public_url)
+
     return [
         Job("escalation", escalation_jobs.INTERVAL_SECONDS, escalations, "fired %d step(s)"),
+        Job("rca-drafts", rca_jobs.INTERVAL_SECONDS, rca_drafts, "drafted %d RCA(s)"),
         Job("outbox-expire", 60, expire_outbox, "%d undelivered row(s) given up"),
         Job("outbox-purge", 3600, purge_outbox, "purged %d delivered row(s)"),
         Job(
@@ -119,13 +125,13 @@ class Background:
         lease_clock: Clock = system_clock,
         identity: str | None = None,
         live: LiveEvidence | None = None,
+        public_url: str = "http://127.0.0.1:8080",
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.lease_clock = lease_clock  # real time: a lease measures whether a process lives
         self.metrics = metrics
         self.identity = identity or leases.process_identity()
-        self.jobs = leader_jobs(clock=clock, max_age=max_age, metrics=metrics, live=live)
         self.worker = outbox.Worker(
             engine=engine,
             handlers=handlers,
@@ -139,6 +145,9 @@ class Background:
         self._leader = threading.Event()
         self._announced = False  # the standby message is logged once, not every 5 s
         self._scheduler = BackgroundScheduler(timezone="UTC")
+        self.jobs = leader_jobs(
+            clock=clock, max_age=max_age, metrics=metrics, live=live, public_url=public_url
+        )
 
     @property
     def is_leader(self) -> bool:

@@ -50,7 +50,11 @@ def test_help_lists_every_public_command() -> None:
 
 @pytest.mark.parametrize(
     ("group", "commands"),
-    [("db", {"upgrade"}), ("config", {"check", "apply"}), ("rca", {"generate"})],
+    [
+        ("db", {"upgrade"}),
+        ("config", {"check", "apply"}),
+        ("rca", {"generate", "list", "done", "action"}),
+    ],
 )
 def test_command_groups_list_their_commands(group: str, commands: set[str]) -> None:
     result = CliRunner().invoke(app, [group, "--help"])
@@ -67,6 +71,7 @@ def test_command_groups_list_their_commands(group: str, commands: set[str]) -> N
         ["outbox", "list"],
         ["override", "list"],
         ["swap", "list"],
+        ["rca", "list"],
     ],
 )
 def test_listing_commands_take_json(command: list[str]) -> None:

@@ -91,8 +91,11 @@ class _SafeLoader(yaml.SafeLoader):
 _SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct_yaml_timestamp)
 
 
-def parse_catalog_text(text: str, *, source: str) -> CatalogSpec:
-    """Validate catalog text; raise InvalidConfig naming every problem and where it is."""
+def parse_catalog_text(text: str, *, source: str, base_dir: Path | None = None) -> CatalogSpec:
+    """Validate catalog text; raise InvalidConfig naming every problem and where it is.
+
+    Files the catalog names (a team's `rca_template`) are read relative to `base_dir`
+    (the catalog file's folder; the working directory by default)."""
     lines = _LineMap()
     structural: list[tuple[Loc, str]] = []
     try:
@@ -135,6 +138,8 @@ def parse_catalog_text(text: str, *, source: str) -> CatalogSpec:
                 message = f"unknown field {loc[-1]!r}"
             found.append((loc, message))
     found += _cross_reference_problems(data)
+    if spec is not None:
+        found += _read_rca_templates(spec, base_dir or Path.cwd())
     if found or spec is None:
         problems = [
             ConfigProblem(source, lines.line_of(loc), format_loc(loc), msg) for loc, msg in found
@@ -152,7 +157,33 @@ def load_catalog(path: Path | str) -> CatalogSpec:
         raise InvalidConfig([ConfigProblem(str(path), None, "", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidConfig([ConfigProblem(str(path), None, "", f"cannot read: {exc}")]) from None
-    return parse_catalog_text(text, source=str(path))
+    return parse_catalog_text(text, source=str(path), base_dir=path.parent)
+
+
+def _read_rca_templates(spec: CatalogSpec, base_dir: Path) -> list[tuple[Loc, str]]:
+    """Read each team's RCA template and check that it parses; the spec keeps the source."""
+    from oncall.rca.render import template_problem
+
+    out: list[tuple[Loc, str]] = []
+    for index, team in enumerate(spec.teams):
+        if team.rca_template is None:
+            continue
+        loc: Loc = ("teams", index, "rca_template")
+        path = base_dir / team.rca_template
+        try:
+            source = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            out.append((loc, f"no such file {str(path)!r} (relative to the catalog file)"))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            out.append((loc, f"cannot read {str(path)!r}: {exc}"))
+            continue
+        problem = template_problem(source)
+        if problem is not None:
+            out.append((loc, f"{team.rca_template}: {problem}"))
+            continue
+        team._rca_template_source = source
+    return out
 
 
 def _items(data: dict[str, Any], kind: str) -> list[tuple[int, dict[str, Any]]]:

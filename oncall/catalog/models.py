@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
 from oncall.db import UTCDateTime
@@ -38,6 +38,8 @@ class Team(SQLModel, table=True):
     slack_channel: str | None = None
     leads: list[str] = _json(list)
     pagerduty_routing_key: str | None = None
+    # The source of the team's own RCA template (read from `rca_template:` by config apply).
+    rca_template: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     retired_at: datetime | None = _when()
 
 
@@ -76,6 +78,8 @@ class Model(SQLModel, table=True):
         default=None, foreign_key="escalation_policies.id", max_length=64
     )
     readiness: dict[str, Any] = _json(dict)
+    # What the model does for the business, in words (shown in an RCA's impact).
+    serves: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     retired_at: datetime | None = _when()
 
 

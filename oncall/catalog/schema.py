@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 from oncall.rotations.spec import parse_duration, parse_restrict_window, parse_shift_length
@@ -101,6 +101,14 @@ class TeamSpec(_Spec):
     slack_channel: str | None = None
     leads: list[Id] = Field(default_factory=list)
     pagerduty_routing_key: RoutingKey | None = None
+    # A Jinja2 Markdown template for the team's RCAs, relative to the catalog file.
+    rca_template: str | None = None
+    # Its source, read and checked by the loader (not a field of the file).
+    _rca_template_source: str | None = PrivateAttr(default=None)
+
+    @property
+    def rca_template_source(self) -> str | None:
+        return self._rca_template_source
 
 
 class PersonSpec(_Spec):
@@ -220,6 +228,7 @@ class ModelSpec(_Spec):
     rotation: Id | None = None
     escalation_policy: Id | None = None
     readiness: ReadinessSpec = Field(default_factory=ReadinessSpec)
+    serves: str | None = None  # what the model does for the business, shown in RCAs
 
 
 class RouteSpec(_Spec):

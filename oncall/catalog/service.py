@@ -55,6 +55,7 @@ def _rows(spec: CatalogSpec) -> dict[type[SQLModel], dict[str, dict[str, Any]]]:
                 "slack_channel": t.slack_channel,
                 "leads": list(t.leads),
                 "pagerduty_routing_key": t.pagerduty_routing_key,
+                "rca_template": t.rca_template_source,
             }
             for t in spec.teams
         },
@@ -94,6 +95,7 @@ def _rows(spec: CatalogSpec) -> dict[type[SQLModel], dict[str, dict[str, Any]]]:
                 "rotation_id": m.rotation,
                 "escalation_policy_id": m.escalation_policy,
                 "readiness": m.readiness.model_dump(mode="json", exclude_unset=True),
+                "serves": m.serves,
             }
             for m in spec.models
         },

@@ -6,13 +6,10 @@ import typer
 
 from oncall.commands import common
 
-rca_app = typer.Typer(help="Root-cause analysis documents.", no_args_is_help=True)
-
 
 def register(app: typer.Typer) -> None:
     app.command()(insights)
     app.command()(gpu)
-    app.add_typer(rca_app, name="rca")
 
 
 def insights(
@@ -27,12 +24,3 @@ def insights(
 def gpu(as_json: bool = typer.Option(False, "--json")) -> None:
     """GPU node health from DCGM exporter metrics in Prometheus."""
     common.not_built("oncall gpu")
-
-
-@rca_app.command()
-def generate(
-    incident_id: int = typer.Argument(...),
-    output: str | None = typer.Option(None, "-o", "--output"),
-) -> None:
-    """Write the RCA document of an incident as Markdown."""
-    common.not_built("oncall rca generate")
