@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +13,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, DateTime, Enum, String, Table, event, insert
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
@@ -163,38 +165,88 @@ def sqlite_timestamp(value: datetime) -> str:
 class RowInserter:
     """INSERT one row of `table` on the hot path (ingest, outbox, timeline).
 
-    On SQLite the statement goes straight to the driver with its values written as the column
-    types write them (JSON text, DATETIME text): SQLAlchemy's per-statement work costs several
-    times the INSERT there. On PostgreSQL it is the ordinary Core statement (a round trip
-    dominates). The tests read every such row back through the ORM on both databases."""
+    On SQLite the statement goes straight to the driver's cursor, inside the connection's
+    transaction, with its values written as the column types write them (JSON text, DATETIME
+    text): SQLAlchemy's per-statement work costs several times the INSERT there. Driver errors
+    are raised as SQLAlchemy's (an IntegrityError, a busy database's OperationalError), as any
+    other statement's. On PostgreSQL it is the ordinary Core statement (a round trip
+    dominates). `ignore_conflicts`: a row that would break a unique constraint is dropped
+    (ON CONFLICT DO NOTHING). The tests read every such row back through the ORM on both
+    databases."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, ignore_conflicts: bool = False) -> None:
         self.table = table
         self.columns = [c for c in table.columns if c is not table.autoincrement_column]
-        self.core = insert(table)
+        self.core: Any = insert(table)
+        if ignore_conflicts:
+            self.core = postgresql.insert(table).on_conflict_do_nothing()
         names = ", ".join(c.name for c in self.columns)
         marks = ", ".join("?" for _ in self.columns)
         self.sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+        if ignore_conflicts:
+            self.sql += " ON CONFLICT DO NOTHING"
         self.writers = [_sqlite_writer(c) for c in self.columns]
         self.keys = [c.key for c in self.columns]
+        self.key_set = frozenset(self.keys)
 
     def __call__(self, connection: Connection, values: dict[str, Any]) -> int | None:
-        """Insert; return the new row's integer primary key (or None)."""
+        """Insert; return the new row's integer primary key (None if none, or dropped)."""
         if connection.dialect.name != "sqlite":
-            result = connection.execute(self.core, values)
-            key = result.inserted_primary_key
+            result = connection.execute(
+                self.core, {k: v for k, v in values.items() if k in self.key_set}
+            )
+            key = result.inserted_primary_key if result.rowcount else None
             return int(key[0]) if key and key[0] is not None else None
+        get = values.get
         row = tuple(
-            write(values.get(key)) if write is not None else values.get(key)
+            get(key) if write is None else write(get(key))
             for key, write in zip(self.keys, self.writers, strict=True)
         )
-        cursor = connection.exec_driver_sql(self.sql, row)
-        return int(cursor.lastrowid) if cursor.lastrowid is not None else None
+        cursor = driver_execute(connection, self.sql, row)
+        return int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid else None
+
+
+def driver_execute(connection: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """Run one statement on SQLite's own cursor, in `connection`'s transaction (pysqlite opens
+    it before the first write, as it does for SQLAlchemy's statements); the cursor is
+    returned. Driver errors are raised as SQLAlchemy's."""
+    driver = connection.connection.driver_connection
+    try:
+        return driver.execute(sql, params)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+
+
+def driver_executemany(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`driver_execute` for many rows of one statement."""
+    driver = connection.connection.driver_connection
+    try:
+        driver.executemany(sql, rows)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+
+def _timestamp_text() -> Callable[[Any], Any]:
+    # One ingest writes the same `now` in many columns: remember the last one (value and text
+    # in one tuple, replaced at once: threads may share the writer).
+    last: tuple[Any, Any] = (None, None)
+
+    def write(value: Any) -> Any:
+        nonlocal last
+        if value is None:
+            return None
+        seen, text = last
+        if value is not seen:
+            text = sqlite_timestamp(require_aware(value))
+            last = (value, text)
+        return text
+
+    return write
 
 
 def _sqlite_writer(column: Any) -> Callable[[Any], Any] | None:
     if isinstance(column.type, UTCDateTime):
-        return lambda v: None if v is None else sqlite_timestamp(require_aware(v))
+        return _timestamp_text()
     if isinstance(column.type, JSON):
         return dump_json
     if isinstance(column.type, Enum | String):

@@ -47,7 +47,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import select as select_columns
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
@@ -138,10 +137,7 @@ class OutboxMessage(SQLModel, table=True):
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT_ROW = RowInserter(OUTBOX)  # built once: parameters are bound per call
-_INSERT_IDEMPOTENT = {
-    "sqlite": sqlite.insert(OUTBOX).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(OUTBOX).on_conflict_do_nothing(),
-}
+_INSERT_IDEMPOTENT = RowInserter(OUTBOX, ignore_conflicts=True)
 
 
 class PermanentDeliveryError(Exception):
@@ -195,10 +191,7 @@ def enqueue(
         "attempts": 0,
         "result": {},
     }
-    if dedup_key is None:
-        _INSERT_ROW(connection, values)
-    else:
-        connection.execute(_INSERT_IDEMPOTENT[connection.dialect.name], values)
+    (_INSERT_ROW if dedup_key is None else _INSERT_IDEMPOTENT)(connection, values)
     session.info.setdefault(_PENDING_WAKE, set()).add(str(channel))
 
 

@@ -9,10 +9,12 @@ limit: 413; no token: 401). Malformed alerts inside a usable envelope are repair
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -164,15 +166,37 @@ INLINE_LOCK_WAIT_MS = 20
 INLINE_QUEUE_WAIT_SECONDS = 0.05
 # Larger deliveries are stored in a thread: the loop is never held for long (about 25 us an alert).
 INLINE_MAX_ALERTS = 1000
+# Group commit: deliveries that arrive while the loop is busy are stored together, in one
+# transaction, up to this many deliveries and INLINE_MAX_ALERTS alerts.
+GROUP_MAX_DELIVERIES = 64
 
 
 class _WriterBusy(Exception):
     """Another writer holds SQLite: the inline attempt stepped back (nothing was written)."""
 
 
+@dataclass
+class _Waiting:
+    """A delivery queued for the next group commit, and where its answer goes."""
+
+    payload: AlertmanagerPayload
+    answer: asyncio.Future[IngestResult | None]  # None: store it in a thread instead
+
+
+@dataclass
+class _GroupCommit:
+    """The deliveries of one app waiting on its event loop for the next shared transaction."""
+
+    waiting: list[_Waiting] = field(default_factory=list)
+    alerts: int = 0
+    scheduled: bool = False
+
+
 async def _store_soon(request: Request, payload: AlertmanagerPayload) -> IngestResult:
-    """Store a delivery: on SQLite on the event loop itself when nobody else is writing and
-    the delivery is not large, otherwise (and always on PostgreSQL) in a worker thread.
+    """Store a delivery: on SQLite on the event loop itself, together with the deliveries that
+    arrived meanwhile (group commit), when the delivery is not large; otherwise (another
+    process holds SQLite's write lock, a large delivery, and always on PostgreSQL) in a
+    worker thread.
 
     Why: SQLite takes one writer at a time, and an ingest is Python work that holds the GIL.
     In a thread it gains no parallelism and pays a GIL hand-off around every SQLite call while
@@ -180,36 +204,132 @@ async def _store_soon(request: Request, payload: AlertmanagerPayload) -> IngestR
     thread, 73-83% on the loop). Inline, the loop is held for the ingest itself (milliseconds)
     and hardly for someone else's lock: it waits at most INLINE_LOCK_WAIT_MS for SQLite's write
     lock and INLINE_QUEUE_WAIT_SECONDS for this process's, before stepping back to a thread
-    that may wait longer. PostgreSQL waits on the network, where threads do run in parallel."""
+    that may wait longer. PostgreSQL waits on the network, where threads do run in parallel.
+
+    Group commit: a delivery is queued, and the queue is stored once the loop has read every
+    request that was ready, so a burst shares one transaction (one BEGIN, one COMMIT, one
+    connection checkout) instead of paying them per delivery. Each is still answered only
+    after that commit. If the shared transaction fails, nothing of it was written, and each
+    delivery is stored again on its own, so one bad delivery never costs the others theirs."""
     stores = request.app.state.metrics.webhook_stores
-    lock = write_lock(request.app.state.engine)
-    if (
-        lock is not None
-        and len(payload.alerts) <= INLINE_MAX_ALERTS
-        and lock.acquire(timeout=INLINE_QUEUE_WAIT_SECONDS)
-    ):
-        try:
-            result = _store(request, payload, inline=True)
+    app = request.app
+    if write_lock(app.state.engine) is not None and len(payload.alerts) <= INLINE_MAX_ALERTS:
+        group: _GroupCommit | None = getattr(app.state, "group_commit", None)
+        if group is None:
+            group = app.state.group_commit = _GroupCommit()
+        if group.waiting and (
+            len(group.waiting) >= GROUP_MAX_DELIVERIES
+            or group.alerts + len(payload.alerts) > INLINE_MAX_ALERTS
+        ):
+            _flush_group(app, group)  # full: store what waits now, then queue this one
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(payload, loop.create_future())
+        group.waiting.append(waiting)
+        group.alerts += len(payload.alerts)
+        if not group.scheduled:
+            group.scheduled = True
+            # After the callbacks already due: the other requests read in this turn of the
+            # loop queue up behind this one before the group is stored.
+            loop.call_soon(_flush_group, app, group)
+        result = await waiting.answer
+        if result is not None:
             stores.labels("event_loop").inc()
             return result
-        except _WriterBusy:
-            pass
-        finally:
-            lock.release()
-    result = await run_in_threadpool(_store_queued, request, payload)
+    result = await run_in_threadpool(_store_queued, app, payload)
     stores.labels("thread").inc()
     return result
 
 
-def _store_queued(request: Request, payload: AlertmanagerPayload) -> IngestResult:
-    with serialized_writes(request.app.state.engine):
-        return _store(request, payload)
+def _flush_group(app: Any, group: _GroupCommit) -> None:
+    """Store every queued delivery (on the loop), then answer each: whatever happens, every
+    waiting request gets its answer (a result, None for a thread, or an error)."""
+    waiting, group.waiting, group.alerts, group.scheduled = group.waiting, [], 0, False
+    waiting = [w for w in waiting if not w.answer.done()]  # a client gone: its task cancelled
+    if not waiting:
+        return
+    outcomes: list[IngestResult | Exception | None]
+    try:
+        outcomes = _store_group(app, [w.payload for w in waiting])
+    except Exception as exc:  # a bug: each request answers it as it would have alone
+        outcomes = [exc] * len(waiting)
+    for w, outcome in zip(waiting, outcomes, strict=True):
+        if w.answer.done():
+            continue
+        if isinstance(outcome, Exception):
+            w.answer.set_exception(outcome)
+        else:
+            w.answer.set_result(outcome)
 
 
-def _store(request: Request, payload: AlertmanagerPayload, *, inline: bool = False) -> IngestResult:
+def _store_group(
+    app: Any, payloads: list[AlertmanagerPayload]
+) -> list[IngestResult | Exception | None]:
+    lock = write_lock(app.state.engine)
+    assert lock is not None
+    if not lock.acquire(timeout=INLINE_QUEUE_WAIT_SECONDS):
+        return [None] * len(payloads)  # this process's own writer is slow: threads wait
+    try:
+        if len(payloads) > 1:
+            together = _store_together(app, payloads)
+            if together == "busy":  # another process writes: nothing was stored, threads wait
+                return [None] * len(payloads)
+            if together is not None:
+                return list(together)
+        # One delivery, or the shared transaction failed: each one on its own.
+        return [_store_alone(app, payload) for payload in payloads]
+    finally:
+        lock.release()
+
+
+def _store_together(
+    app: Any, payloads: list[AlertmanagerPayload]
+) -> list[IngestResult] | Literal["busy"] | None:
+    """All of `payloads` in one transaction. None or "busy" (another process holds SQLite's
+    write lock) when it was rolled back: then nothing of it is stored."""
+    engine = app.state.engine
+    settings = app.state.settings
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            wait_briefly_for_write_lock(session, INLINE_LOCK_WAIT_MS)
+            results = [
+                ingest_alertmanager(
+                    session=session,
+                    payload=payload,
+                    now=app.state.clock(),
+                    flap_window=settings.flap_window,
+                )
+                for payload in payloads
+            ]
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            return "busy" if is_database_busy(exc) else None
+        except Exception:  # whatever it was, each delivery meets it (or not) on its own
+            session.rollback()
+            return None
+    return results
+
+
+def _store_alone(app: Any, payload: AlertmanagerPayload) -> IngestResult | Exception | None:
+    """One delivery on the loop: its result, None (another writer: go to a thread) or the
+    HTTP error to answer."""
+    try:
+        return _store(app, payload, inline=True)
+    except _WriterBusy:
+        return None
+    except Exception as exc:
+        return exc
+
+
+def _store_queued(app: Any, payload: AlertmanagerPayload) -> IngestResult:
+    with serialized_writes(app.state.engine):
+        return _store(app, payload)
+
+
+def _store(app: Any, payload: AlertmanagerPayload, *, inline: bool = False) -> IngestResult:
     """One transaction; the caller holds this process's SQLite write lock."""
-    engine = request.app.state.engine
-    settings = request.app.state.settings
+    engine = app.state.engine
+    settings = app.state.settings
     # Two deliveries of one new group can race to open it: the loser retries and joins.
     for attempt in range(3):
         with Session(engine, expire_on_commit=False) as session:
@@ -219,7 +339,7 @@ def _store(request: Request, payload: AlertmanagerPayload, *, inline: bool = Fal
                 result = ingest_alertmanager(
                     session=session,
                     payload=payload,
-                    now=request.app.state.clock(),
+                    now=app.state.clock(),
                     flap_window=settings.flap_window,
                 )
                 session.commit()
