@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sqlite3
 import threading
+from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, DateTime, Enum, String, Table, event, insert
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -252,3 +254,58 @@ def _sqlite_writer(column: Any) -> Callable[[Any], Any] | None:
     if isinstance(column.type, Enum | String):
         return lambda v: None if v is None else str(v)
     return None
+
+
+def read_sqlite_timestamp(text: str | None) -> datetime | None:
+    """A timestamp column as SQLite holds it (UTCDateTime's text), read back aware in UTC."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def read_json_text(text: str | None) -> Any:
+    """A JSON column as SQLite holds it (text), read back."""
+    return None if text is None else orjson.loads(text)
+
+
+class DriverQuery:
+    """A hot SELECT of plain columns (ingest): on SQLite compiled once and run on the driver's
+    cursor, each column as stored unless `readers` names how to read it (JSON text, UTC
+    timestamps); on PostgreSQL the Core statement. Rows have the statement's column names as
+    attributes, either way. Datetime parameters are written as UTCDateTime writes them."""
+
+    def __init__(
+        self, statement: Any, readers: dict[str, Callable[[Any], Any]] | None = None
+    ) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=sqlite_dialect())
+        self.sql = compiled.string
+        self.names = list(compiled.positiontup or ())
+        self.defaults = dict(compiled.params)
+        keys = [column.key for column in statement.selected_columns]
+        self.row: Any = namedtuple("Row", keys)  # type: ignore[misc]
+        readers = readers or {}
+        self.readers = [readers.get(key) for key in keys]
+        self.plain = not any(self.readers)
+
+    def rows(self, connection: Connection, params: dict[str, Any] | None = None) -> list[Any]:
+        if connection.dialect.name != "sqlite":
+            return list(connection.execute(self.statement, params or {}))
+        values = {**self.defaults, **(params or {})}
+        args = [
+            sqlite_timestamp(require_aware(v)) if isinstance(v, datetime) else v
+            for v in (values[name] for name in self.names)
+        ]
+        fetched = driver_execute(connection, self.sql, args).fetchall()
+        make = self.row._make
+        if self.plain:
+            return [make(r) for r in fetched]
+        readers = self.readers
+        return [
+            make(v if read is None else read(v) for v, read in zip(r, readers, strict=True))
+            for r in fetched
+        ]
+
+    def first(self, connection: Connection, params: dict[str, Any] | None = None) -> Any:
+        rows = self.rows(connection, params)
+        return rows[0] if rows else None

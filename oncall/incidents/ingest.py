@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col
 
-from oncall.db import RowInserter
+from oncall.db import DriverQuery, RowInserter
 from oncall.escalation import service as escalation
 from oncall.incidents import flows
 from oncall.incidents.alertmanager import AlertmanagerAlert, AlertmanagerPayload, is_firing
@@ -93,6 +93,7 @@ _LATEST = (
     .limit(1)
 )
 _LATEST_LOCKED = _LATEST.with_for_update()
+_LATEST_ON_DRIVER = DriverQuery(_LATEST)
 
 
 def _latest_incident(session: Session, group_key: str) -> Incident | None:
@@ -102,10 +103,13 @@ def _latest_incident(session: Session, group_key: str) -> Incident | None:
 
     The id is looked up first and the incident loaded only if there is one: a new group,
     the case that has to be fast in a storm, then costs one small query."""
-    locked = session.get_bind().dialect.name == "postgresql"
-    incident_id = session.connection().scalar(
-        _LATEST_LOCKED if locked else _LATEST, {"group_hash": group_hash(group_key)}
-    )
+    connection = session.connection()
+    params = {"group_hash": group_hash(group_key)}
+    if connection.dialect.name == "postgresql":
+        incident_id = connection.scalar(_LATEST_LOCKED, params)
+    else:
+        row = _LATEST_ON_DRIVER.first(connection, params)
+        incident_id = row.id if row is not None else None
     return None if incident_id is None else session.get(Incident, incident_id)
 
 
