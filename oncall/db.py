@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 from sqlalchemy import JSON, DateTime, Enum, String, Table, event, insert
@@ -256,6 +256,12 @@ def _sqlite_writer(column: Any) -> Callable[[Any], Any] | None:
     return None
 
 
+@overload
+def read_sqlite_timestamp(text: str) -> datetime: ...
+@overload
+def read_sqlite_timestamp(text: None) -> None: ...
+@overload
+def read_sqlite_timestamp(text: str | None) -> datetime | None: ...
 def read_sqlite_timestamp(text: str | None) -> datetime | None:
     """A timestamp column as SQLite holds it (UTCDateTime's text), read back aware in UTC."""
     if text is None:
