@@ -228,27 +228,25 @@ def driver_executemany(connection: Connection, sql: str, rows: Sequence[Sequence
         raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
 
-def _timestamp_text() -> Callable[[Any], Any]:
-    # One ingest writes the same `now` in many columns: remember the last one (value and text
-    # in one tuple, replaced at once: threads may share the writer).
-    last: tuple[Any, Any] = (None, None)
+# One ingest writes the same `now` in many columns of several rows: the last one is remembered
+# (value and text in one tuple, replaced at once: threads share it).
+_last_timestamp: tuple[Any, str] = (None, "")
 
-    def write(value: Any) -> Any:
-        nonlocal last
-        if value is None:
-            return None
-        seen, text = last
-        if value is not seen:
-            text = sqlite_timestamp(require_aware(value))
-            last = (value, text)
-        return text
 
-    return write
+def _timestamp_text(value: Any) -> str | None:
+    global _last_timestamp
+    if value is None:
+        return None
+    seen, text = _last_timestamp
+    if value is not seen:
+        text = sqlite_timestamp(require_aware(value))
+        _last_timestamp = (value, text)
+    return text
 
 
 def _sqlite_writer(column: Any) -> Callable[[Any], Any] | None:
     if isinstance(column.type, UTCDateTime):
-        return _timestamp_text()
+        return _timestamp_text
     if isinstance(column.type, JSON):
         return dump_json
     if isinstance(column.type, Enum | String):
