@@ -193,6 +193,7 @@ class _GroupCommit:
     waiting: list[_Waiting] = field(default_factory=list)
     alerts: int = 0
     scheduled: bool = False
+    since: float = 0.0  # loop time when the first of `waiting` was queued
 
 
 async def _store_soon(request: Request, payload: AlertmanagerPayload) -> IngestResult:
@@ -224,8 +225,10 @@ async def _store_soon(request: Request, payload: AlertmanagerPayload) -> IngestR
             len(group.waiting) >= GROUP_MAX_DELIVERIES
             or group.alerts + len(payload.alerts) > INLINE_MAX_ALERTS
         ):
-            _flush_group(app, group)  # full: store what waits now, then queue this one
+            _flush_group(app, group, wait=True)  # full: store what waits, then queue this one
         loop = asyncio.get_running_loop()
+        if not group.waiting:
+            group.since = loop.time()
         waiting = _Waiting(payload, loop.create_future())
         group.waiting.append(waiting)
         group.alerts += len(payload.alerts)
@@ -243,19 +246,54 @@ async def _store_soon(request: Request, payload: AlertmanagerPayload) -> IngestR
     return result
 
 
-def _flush_group(app: Any, group: _GroupCommit) -> None:
+# While this process's own writer (the outbox worker) holds the write lock, the queued group
+# waits this long between tries, and the loop goes on reading requests meanwhile.
+GROUP_RETRY_SECONDS = 0.001
+
+
+def _flush_group(app: Any, group: _GroupCommit, *, wait: bool = False) -> None:
     """Store every queued delivery (on the loop), then answer each: whatever happens, every
-    waiting request gets its answer (a result, None for a thread, or an error)."""
-    waiting, group.waiting, group.alerts, group.scheduled = group.waiting, [], 0, False
-    waiting = [w for w in waiting if not w.answer.done()]  # a client gone: its task cancelled
-    if not waiting:
-        return
-    outcomes: list[IngestResult | Exception | None]
+    waiting request gets its answer (a result, None for a thread, or an error).
+
+    When this process's write lock is taken, the loop does not block on it: the group is
+    tried again shortly (the loop reads more requests meanwhile, which join the group), for up
+    to INLINE_QUEUE_WAIT_SECONDS, then every delivery moves to a thread. `wait`: block for
+    the lock (up to the same bound) instead."""
+    lock = write_lock(app.state.engine)
+    assert lock is not None
+    loop = asyncio.get_running_loop()
+    waited = loop.time() - group.since
+    if not lock.acquire(blocking=False):
+        if not wait and waited < INLINE_QUEUE_WAIT_SECONDS:
+            loop.call_later(GROUP_RETRY_SECONDS, _flush_group, app, group)
+            return  # still scheduled: later deliveries join this group
+        if not lock.acquire(timeout=max(0.0, INLINE_QUEUE_WAIT_SECONDS - waited)):
+            _answer(_take(group), None)  # our own writer is slow: threads wait for it
+            return
     try:
-        outcomes = _store_group(app, [w.payload for w in waiting])
-    except Exception as exc:  # a bug: each request answers it as it would have alone
-        outcomes = [exc] * len(waiting)
+        waiting = _take(group)
+        if not waiting:
+            return
+        outcomes: list[IngestResult | Exception | None]
+        try:
+            outcomes = _store_group(app, [w.payload for w in waiting])
+        except Exception as exc:  # a bug: each request answers it as it would have alone
+            outcomes = [exc] * len(waiting)
+    finally:
+        lock.release()
     for w, outcome in zip(waiting, outcomes, strict=True):
+        _answer([w], outcome)
+
+
+def _take(group: _GroupCommit) -> list[_Waiting]:
+    """Empty the group; the deliveries still waiting for an answer (a client gone: its task
+    was cancelled)."""
+    waiting, group.waiting, group.alerts, group.scheduled = group.waiting, [], 0, False
+    return [w for w in waiting if not w.answer.done()]
+
+
+def _answer(waiting: list[_Waiting], outcome: IngestResult | Exception | None) -> None:
+    for w in waiting:
         if w.answer.done():
             continue
         if isinstance(outcome, Exception):
@@ -267,21 +305,15 @@ def _flush_group(app: Any, group: _GroupCommit) -> None:
 def _store_group(
     app: Any, payloads: list[AlertmanagerPayload]
 ) -> list[IngestResult | Exception | None]:
-    lock = write_lock(app.state.engine)
-    assert lock is not None
-    if not lock.acquire(timeout=INLINE_QUEUE_WAIT_SECONDS):
-        return [None] * len(payloads)  # this process's own writer is slow: threads wait
-    try:
-        if len(payloads) > 1:
-            together = _store_together(app, payloads)
-            if together == "busy":  # another process writes: nothing was stored, threads wait
-                return [None] * len(payloads)
-            if together is not None:
-                return list(together)
-        # One delivery, or the shared transaction failed: each one on its own.
-        return [_store_alone(app, payload) for payload in payloads]
-    finally:
-        lock.release()
+    """Store the group (the caller holds this process's write lock)."""
+    if len(payloads) > 1:
+        together = _store_together(app, payloads)
+        if together == "busy":  # another process writes: nothing was stored, threads wait
+            return [None] * len(payloads)
+        if together is not None:
+            return list(together)
+    # One delivery, or the shared transaction failed: each one on its own.
+    return [_store_alone(app, payload) for payload in payloads]
 
 
 def _store_together(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from oncall.catalog.loader import load_catalog
 from oncall.catalog.service import apply_catalog
 from oncall.clock import FrozenClock
 from oncall.config import Settings
-from oncall.db import make_engine
+from oncall.db import make_engine, write_lock
 from oncall.errors import DomainError
 from oncall.incidents.models import Alert, Incident, IncidentEvent
 from oncall.outbox import OutboxMessage
@@ -137,3 +138,46 @@ def test_a_failing_delivery_is_retried_alone_and_the_others_are_stored(
     assert count(engine, Incident) == DELIVERIES - 1
     assert count(engine, Alert) == DELIVERIES - 1
     assert count(engine, OutboxMessage) == 2 * (DELIVERIES - 1)  # nothing of the refused one
+
+
+def test_while_this_process_writes_elsewhere_the_loop_keeps_answering(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    """The outbox worker (here: a thread) holds the process's write lock: the queued delivery
+    does not block the event loop, and moves to a thread after a short wait."""
+    app = create_app(
+        Settings(ONCALL_DATABASE_URL="sqlite://"), engine=engine, clock=clock, background=False
+    )
+    lock = write_lock(engine)
+    assert lock is not None
+    held = threading.Event()
+    release = threading.Event()
+
+    def other_writer() -> None:
+        with lock:
+            held.set()
+            release.wait(5)
+
+    async def scenario() -> tuple[httpx.Response, list[int]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://oncall") as client:
+            delivery = asyncio.create_task(client.post(URL, json=gpu_groups(1)[0]))
+            health = []
+            for _ in range(3):  # the loop is free while the delivery waits
+                health.append((await client.get("/healthz")).status_code)
+                await asyncio.sleep(0.05)
+            assert not delivery.done(), "the delivery must wait for the lock"
+            release.set()
+            return await delivery, health
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    assert held.wait(5)
+    try:
+        answer, health = asyncio.run(scenario())
+    finally:
+        release.set()
+        writer.join(5)
+    assert health == [200, 200, 200]
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "created")
+    assert count(engine, Incident) == 1
