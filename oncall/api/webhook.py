@@ -1,5 +1,8 @@
 """POST /api/v1/alerts/alertmanager: read, then store everything in one transaction, then 200.
 
+On SQLite that transaction may be shared with the deliveries that arrived at the same moment
+(group commit, `_store_soon`); each is still answered only after the commit.
+
 Alertmanager retries on 5xx and timeouts but never on 4xx, so a 4xx is reserved for an envelope
 that can never be read (not JSON: 400; not an object or no `alerts` list: 422; over the body
 limit: 413; no token: 401). Malformed alerts inside a usable envelope are repaired or left out
