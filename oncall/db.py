@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 from sqlalchemy import JSON, DateTime, Enum, String, Table, event, insert
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
@@ -163,40 +167,149 @@ def sqlite_timestamp(value: datetime) -> str:
 class RowInserter:
     """INSERT one row of `table` on the hot path (ingest, outbox, timeline).
 
-    On SQLite the statement goes straight to the driver with its values written as the column
-    types write them (JSON text, DATETIME text): SQLAlchemy's per-statement work costs several
-    times the INSERT there. On PostgreSQL it is the ordinary Core statement (a round trip
-    dominates). The tests read every such row back through the ORM on both databases."""
+    On SQLite the statement goes straight to the driver's cursor, inside the connection's
+    transaction, with its values written as the column types write them (JSON text, DATETIME
+    text): SQLAlchemy's per-statement work costs several times the INSERT there. Driver errors
+    are raised as SQLAlchemy's (an IntegrityError, a busy database's OperationalError), as any
+    other statement's. On PostgreSQL it is the ordinary Core statement (a round trip
+    dominates). `ignore_conflicts`: a row that would break a unique constraint is dropped
+    (ON CONFLICT DO NOTHING). The tests read every such row back through the ORM on both
+    databases."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, ignore_conflicts: bool = False) -> None:
         self.table = table
         self.columns = [c for c in table.columns if c is not table.autoincrement_column]
-        self.core = insert(table)
+        self.core: Any = insert(table)
+        if ignore_conflicts:
+            self.core = postgresql.insert(table).on_conflict_do_nothing()
         names = ", ".join(c.name for c in self.columns)
         marks = ", ".join("?" for _ in self.columns)
         self.sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+        if ignore_conflicts:
+            self.sql += " ON CONFLICT DO NOTHING"
         self.writers = [_sqlite_writer(c) for c in self.columns]
         self.keys = [c.key for c in self.columns]
+        self.key_set = frozenset(self.keys)
 
     def __call__(self, connection: Connection, values: dict[str, Any]) -> int | None:
-        """Insert; return the new row's integer primary key (or None)."""
+        """Insert; return the new row's integer primary key (None if none, or dropped)."""
         if connection.dialect.name != "sqlite":
-            result = connection.execute(self.core, values)
-            key = result.inserted_primary_key
+            result = connection.execute(
+                self.core, {k: v for k, v in values.items() if k in self.key_set}
+            )
+            key = result.inserted_primary_key if result.rowcount else None
             return int(key[0]) if key and key[0] is not None else None
+        get = values.get
         row = tuple(
-            write(values.get(key)) if write is not None else values.get(key)
+            get(key) if write is None else write(get(key))
             for key, write in zip(self.keys, self.writers, strict=True)
         )
-        cursor = connection.exec_driver_sql(self.sql, row)
-        return int(cursor.lastrowid) if cursor.lastrowid is not None else None
+        cursor = driver_execute(connection, self.sql, row)
+        return int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid else None
+
+
+def driver_execute(connection: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    """Run one statement on SQLite's own cursor, in `connection`'s transaction (pysqlite opens
+    it before the first write, as it does for SQLAlchemy's statements); the cursor is
+    returned. Driver errors are raised as SQLAlchemy's."""
+    driver = connection.connection.driver_connection
+    try:
+        return driver.execute(sql, params)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+
+
+def driver_executemany(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`driver_execute` for many rows of one statement."""
+    driver = connection.connection.driver_connection
+    try:
+        driver.executemany(sql, rows)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+
+# One ingest writes the same `now` in many columns of several rows: the last one is remembered
+# (value and text in one tuple, replaced at once: threads share it).
+_last_timestamp: tuple[Any, str] = (None, "")
+
+
+def _timestamp_text(value: Any) -> str | None:
+    global _last_timestamp
+    if value is None:
+        return None
+    seen, text = _last_timestamp
+    if value is not seen:
+        text = sqlite_timestamp(require_aware(value))
+        _last_timestamp = (value, text)
+    return text
 
 
 def _sqlite_writer(column: Any) -> Callable[[Any], Any] | None:
     if isinstance(column.type, UTCDateTime):
-        return lambda v: None if v is None else sqlite_timestamp(require_aware(v))
+        return _timestamp_text
     if isinstance(column.type, JSON):
         return dump_json
     if isinstance(column.type, Enum | String):
         return lambda v: None if v is None else str(v)
     return None
+
+
+@overload
+def read_sqlite_timestamp(text: str) -> datetime: ...
+@overload
+def read_sqlite_timestamp(text: None) -> None: ...
+@overload
+def read_sqlite_timestamp(text: str | None) -> datetime | None: ...
+def read_sqlite_timestamp(text: str | None) -> datetime | None:
+    """A timestamp column as SQLite holds it (UTCDateTime's text), read back aware in UTC."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def read_json_text(text: str | None) -> Any:
+    """A JSON column as SQLite holds it (text), read back."""
+    return None if text is None else orjson.loads(text)
+
+
+class DriverQuery:
+    """A hot SELECT of plain columns (ingest): on SQLite compiled once and run on the driver's
+    cursor, each column as stored unless `readers` names how to read it (JSON text, UTC
+    timestamps); on PostgreSQL the Core statement. Rows have the statement's column names as
+    attributes, either way. Datetime parameters are written as UTCDateTime writes them."""
+
+    def __init__(
+        self, statement: Any, readers: dict[str, Callable[[Any], Any]] | None = None
+    ) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=sqlite_dialect())
+        self.sql = compiled.string
+        self.names = list(compiled.positiontup or ())
+        self.defaults = dict(compiled.params)
+        keys = [column.key for column in statement.selected_columns]
+        self.row: Any = namedtuple("Row", keys)  # type: ignore[misc]
+        readers = readers or {}
+        self.readers = [readers.get(key) for key in keys]
+        self.plain = not any(self.readers)
+
+    def rows(self, connection: Connection, params: dict[str, Any] | None = None) -> list[Any]:
+        if connection.dialect.name != "sqlite":
+            return list(connection.execute(self.statement, params or {}))
+        values = {**self.defaults, **(params or {})}
+        args = [
+            sqlite_timestamp(require_aware(v)) if isinstance(v, datetime) else v
+            for v in (values[name] for name in self.names)
+        ]
+        fetched = driver_execute(connection, self.sql, args).fetchall()
+        make = self.row._make
+        if self.plain:
+            return [make(r) for r in fetched]
+        readers = self.readers
+        return [
+            make(v if read is None else read(v) for v, read in zip(r, readers, strict=True))
+            for r in fetched
+        ]
+
+    def first(self, connection: Connection, params: dict[str, Any] | None = None) -> Any:
+        rows = self.rows(connection, params)
+        return rows[0] if rows else None

@@ -47,13 +47,24 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import select as select_columns
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from oncall.db import RowInserter, UTCDateTime, serialized_writes, session_scope
+from oncall.db import (
+    DriverQuery,
+    RowInserter,
+    UTCDateTime,
+    driver_execute,
+    driver_executemany,
+    dump_json,
+    read_json_text,
+    read_sqlite_timestamp,
+    serialized_writes,
+    session_scope,
+    sqlite_timestamp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +149,7 @@ class OutboxMessage(SQLModel, table=True):
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT_ROW = RowInserter(OUTBOX)  # built once: parameters are bound per call
-_INSERT_IDEMPOTENT = {
-    "sqlite": sqlite.insert(OUTBOX).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(OUTBOX).on_conflict_do_nothing(),
-}
+_INSERT_IDEMPOTENT = RowInserter(OUTBOX, ignore_conflicts=True)
 
 
 class PermanentDeliveryError(Exception):
@@ -195,10 +203,7 @@ def enqueue(
         "attempts": 0,
         "result": {},
     }
-    if dedup_key is None:
-        _INSERT_ROW(connection, values)
-    else:
-        connection.execute(_INSERT_IDEMPOTENT[connection.dialect.name], values)
+    (_INSERT_ROW if dedup_key is None else _INSERT_IDEMPOTENT)(connection, values)
     session.info.setdefault(_PENDING_WAKE, set()).add(str(channel))
 
 
@@ -355,36 +360,99 @@ def claim(
     take different rows; the conditional UPDATE makes the claim safe on SQLite too."""
     with serialized_writes(engine), session_scope(engine) as session:  # short: no rendering
         connection = session.connection()
-        ids = list(
-            connection.scalars(
-                _candidates(limit, connection.dialect.name), {"channel": channel, "now": now}
-            )
-        )
-        if not ids:
+        take = _claim_on_driver if connection.dialect.name == "sqlite" else _claim_on_core
+        claimed = take(connection, channel, worker, now, now + lease, limit)
+        if not claimed:
             return []
-        lease_until = now + lease
-        connection.execute(
-            _LEASE, {"ids": ids, "now": now, "worker": worker, "lease_until": lease_until}
-        )
-        claimed = [
-            Claimed(
-                id=row.id,
-                channel=row.channel,
-                kind=row.kind,
-                incident_id=row.incident_id,
-                payload=row.payload,
-                attempts=row.attempts,
-                attempts_since=row.attempts_since,
-                lease_until=lease_until,
-            )
-            for row in connection.execute(_CLAIMED, {"ids": ids, "worker": worker})
-        ]
     if render is not None and claimed:
         # Read what the messages show after the claim committed: SQLite readers never hold
         # up a writer (WAL), so the webhook does not wait while a batch renders.
         with Session(engine, expire_on_commit=False) as reader:
             claimed = [replace(m, rendered=render(reader, m)) for m in claimed]
     return claimed
+
+
+def _claim_on_core(
+    connection: Connection,
+    channel: str,
+    worker: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+) -> list[Claimed]:
+    ids = list(
+        connection.scalars(
+            _candidates(limit, connection.dialect.name), {"channel": channel, "now": now}
+        )
+    )
+    if not ids:
+        return []
+    connection.execute(
+        _LEASE, {"ids": ids, "now": now, "worker": worker, "lease_until": lease_until}
+    )
+    return [
+        Claimed(
+            id=row.id,
+            channel=row.channel,
+            kind=row.kind,
+            incident_id=row.incident_id,
+            payload=row.payload,
+            attempts=row.attempts,
+            attempts_since=row.attempts_since,
+            lease_until=lease_until,
+        )
+        for row in connection.execute(_CLAIMED, {"ids": ids, "worker": worker})
+    ]
+
+
+@lru_cache(maxsize=16)
+def _candidates_on_driver(limit: int) -> DriverQuery:
+    return DriverQuery(_candidates(limit, "sqlite"))
+
+
+def _claim_on_driver(
+    connection: Connection,
+    channel: str,
+    worker: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+) -> list[Claimed]:
+    """The claim of `_claim_on_core` on SQLite's cursor (the same statements; the row reads
+    as the column types read them)."""
+    ids = [
+        row.id
+        for row in _candidates_on_driver(limit).rows(connection, {"channel": channel, "now": now})
+    ]
+    if not ids:
+        return []
+    marks = ", ".join("?" * len(ids))
+    stamp = sqlite_timestamp(lease_until)
+    driver_execute(
+        connection,
+        f"UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE id IN ({marks})"
+        " AND (lease_until IS NULL OR lease_until < ?)",
+        [worker, stamp, *ids, sqlite_timestamp(now)],
+    )
+    rows = driver_execute(
+        connection,
+        "SELECT id, channel, kind, incident_id, payload, attempts, attempts_since FROM outbox"
+        f" WHERE id IN ({marks}) AND claimed_by = ? ORDER BY id",
+        [*ids, worker],
+    ).fetchall()
+    return [
+        Claimed(
+            id=row_id,
+            channel=row_channel,
+            kind=kind,
+            incident_id=incident_id,
+            payload=read_json_text(payload),
+            attempts=attempts,
+            attempts_since=read_sqlite_timestamp(since),
+            lease_until=lease_until,
+        )
+        for row_id, row_channel, kind, incident_id, payload, attempts, since in rows
+    ]
 
 
 def _release(engine: Engine, ids: list[int], worker: str) -> None:
@@ -414,6 +482,13 @@ _DELIVERED = (
 )
 
 
+_DELIVERED_ON_DRIVER = (
+    "UPDATE outbox SET delivered_at = ?, delivered_via = ?, attempts = attempts + 1, result = ?,"
+    " last_error = NULL, claimed_by = NULL, lease_until = NULL"
+    " WHERE id = ? AND delivered_at IS NULL"
+)
+
+
 def _record_delivered(
     engine: Engine,
     delivered: list[tuple[Claimed, Mapping[str, Any]]],
@@ -422,18 +497,30 @@ def _record_delivered(
 ) -> None:
     """Mark rows delivered, with what their answers mean, in one transaction."""
     with serialized_writes(engine), session_scope(engine) as session:
-        session.connection().execute(
-            _DELIVERED,
-            [
-                {
-                    "message_id": message.id,
-                    "now": now,
-                    "via": handler.name or message.channel,
-                    "result": dict(result),
-                }
-                for message, result in delivered
-            ],
-        )
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            stamp = sqlite_timestamp(now)
+            driver_executemany(
+                connection,
+                _DELIVERED_ON_DRIVER,
+                [
+                    (stamp, handler.name or message.channel, dump_json(dict(result)), message.id)
+                    for message, result in delivered
+                ],
+            )
+        else:
+            connection.execute(
+                _DELIVERED,
+                [
+                    {
+                        "message_id": message.id,
+                        "now": now,
+                        "via": handler.name or message.channel,
+                        "result": dict(result),
+                    }
+                    for message, result in delivered
+                ],
+            )
         if handler.recorded is not None:
             for message, result in delivered:
                 handler.recorded(session, message, result)

@@ -13,8 +13,9 @@ from sqlalchemy import Connection, Table, bindparam, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
+from oncall.db import driver_executemany
 from oncall.incidents.alertmanager import AlertmanagerAlert
-from oncall.incidents.models import Alert, EventKind, Incident
+from oncall.incidents.models import Alert, EventKind, Incident, IncidentFacts
 from oncall.incidents.timeline import record_event
 
 ALERTS: Table = Alert.__table__  # type: ignore[attr-defined]
@@ -48,7 +49,7 @@ def known_alerts(session: Session, incident_id: int) -> dict[tuple[str, datetime
 
 def record_alerts(
     session: Session,
-    incident: Incident,
+    incident: IncidentFacts,
     alerts: list[AlertmanagerAlert],
     known: dict[tuple[str, datetime], KnownAlert],
     now: datetime,
@@ -191,7 +192,7 @@ def _insert_alerts(session: Session, rows: list[tuple[Any, ...]]) -> None:
         f"INSERT INTO {ALERTS.name} ({', '.join(_ALERT_COLUMNS)}) "
         f"VALUES ({', '.join(['?'] * len(_ALERT_COLUMNS))})"
     )
-    connection.exec_driver_sql(sql, rows)
+    driver_executemany(connection, sql, rows)
 
 
 def _copy_alerts(connection: Connection, rows: list[tuple[Any, ...]]) -> None:

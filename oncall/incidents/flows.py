@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from oncall.catalog.models import Team
 from oncall.escalation.service import Step
-from oncall.incidents.models import EventKind, Incident
+from oncall.incidents.models import EventKind, IncidentFacts
 from oncall.incidents.timeline import add_event
 from oncall.outbox import Channel, MessageKind, enqueue
 from oncall.rotations.queries import on_call_person
@@ -28,7 +28,7 @@ def team_channel(session: Session, team_id: str | None) -> str | None:
     return team.slack_channel if team else None
 
 
-def incident_opened(*, session: Session, incident: Incident, now: datetime) -> None:
+def incident_opened(*, session: Session, incident: IncidentFacts, now: datetime) -> None:
     """Post the incident message in its channel (the message mentions the assignee)."""
     if incident.slack_channel is None:
         incident.slack_channel = team_channel(session, incident.team_id)
@@ -42,7 +42,9 @@ def incident_opened(*, session: Session, incident: Incident, now: datetime) -> N
     )
 
 
-def incident_changed(*, session: Session, incident: Incident, now: datetime, reason: str) -> None:
+def incident_changed(
+    *, session: Session, incident: IncidentFacts, now: datetime, reason: str
+) -> None:
     """Update the incident message in place (chat.update on its stored ts)."""
     enqueue(
         session=session,
@@ -57,7 +59,7 @@ def incident_changed(*, session: Session, incident: Incident, now: datetime, rea
 def thread_message(
     *,
     session: Session,
-    incident: Incident,
+    incident: IncidentFacts,
     now: datetime,
     text: str,
     mention: Sequence[str] = (),
@@ -81,7 +83,7 @@ def thread_message(
 
 
 def page(
-    *, session: Session, incident: Incident, now: datetime, action: MessageKind, run: int
+    *, session: Session, incident: IncidentFacts, now: datetime, action: MessageKind, run: int
 ) -> None:
     """A PagerDuty Events API v2 event; dedup_key is the incident's, so PagerDuty deduplicates.
 
@@ -112,7 +114,7 @@ def page(
 def escalation_fired(
     *,
     session: Session,
-    incident: Incident,
+    incident: IncidentFacts,
     steps: Sequence[Step],
     now: datetime,
     actor: str,
@@ -138,7 +140,13 @@ def escalation_fired(
 
 
 def _notify(
-    session: Session, incident: Incident, target: str, *, now: datetime, opening: bool, run: int
+    session: Session,
+    incident: IncidentFacts,
+    target: str,
+    *,
+    now: datetime,
+    opening: bool,
+    run: int,
 ) -> str:
     """Set off one notify target; return what was done, for the timeline."""
     kind, _, ref = target.partition(":")

@@ -9,10 +9,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Table, bindparam
 from sqlalchemy import select as select_columns
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col
 
-from oncall.db import RowInserter
+from oncall.db import DriverQuery, RowInserter
 from oncall.escalation import service as escalation
 from oncall.incidents import flows
 from oncall.incidents.alertmanager import AlertmanagerAlert, AlertmanagerPayload, is_firing
@@ -23,7 +22,14 @@ from oncall.incidents.alerts import (
     known_alerts,
     record_alerts,
 )
-from oncall.incidents.models import EventKind, Incident, IncidentStatus, Severity, group_hash
+from oncall.incidents.models import (
+    EventKind,
+    Incident,
+    IncidentFacts,
+    IncidentStatus,
+    Severity,
+    group_hash,
+)
 from oncall.incidents.routing import RoutingDecision, route_labels
 from oncall.incidents.service import close_incident, notify_steps
 from oncall.incidents.timeline import record_event
@@ -87,6 +93,7 @@ _LATEST = (
     .limit(1)
 )
 _LATEST_LOCKED = _LATEST.with_for_update()
+_LATEST_ON_DRIVER = DriverQuery(_LATEST)
 
 
 def _latest_incident(session: Session, group_key: str) -> Incident | None:
@@ -96,10 +103,13 @@ def _latest_incident(session: Session, group_key: str) -> Incident | None:
 
     The id is looked up first and the incident loaded only if there is one: a new group,
     the case that has to be fast in a storm, then costs one small query."""
-    locked = session.get_bind().dialect.name == "postgresql"
-    incident_id = session.connection().scalar(
-        _LATEST_LOCKED if locked else _LATEST, {"group_hash": group_hash(group_key)}
-    )
+    connection = session.connection()
+    params = {"group_hash": group_hash(group_key)}
+    if connection.dialect.name == "postgresql":
+        incident_id = connection.scalar(_LATEST_LOCKED, params)
+    else:
+        row = _LATEST_ON_DRIVER.first(connection, params)
+        incident_id = row.id if row is not None else None
     return None if incident_id is None else session.get(Incident, incident_id)
 
 
@@ -158,19 +168,15 @@ def _ingest(
             _reopen(session, incident, now)
             outcome = "reopened"
         else:
-            incident = _create(session, payload, firing, now)
-            outcome = "created"
+            return _create(session, payload, firing, now)
 
     assert incident.id is not None
-    if outcome == "created":
-        known = {}
-    elif known is None:  # an open incident (a reopened one was read above)
+    if known is None:  # an open incident (a reopened one was read above)
         known = known_alerts(session, incident.id)
     added, resolved = record_alerts(session, incident, payload.alerts, known, now)
     truncation_changed = incident.truncated_alerts != payload.truncatedAlerts
     incident.truncated_alerts = payload.truncatedAlerts
-    # A new incident took the worst severity of these alerts already.
-    worst = incident.severity if outcome == "created" else _worst_severity(firing, default="info")
+    worst = _worst_severity(firing, default="info")
     severity_rose = SEVERITY_RANK[worst] > SEVERITY_RANK.get(incident.severity, 0)
     if severity_rose:
         incident.severity = worst
@@ -201,7 +207,7 @@ def _ingest(
         close_incident(
             session, incident, now, actor="alertmanager", text="all alerts of the group resolved"
         )
-        outcome = "resolved" if outcome != "created" else outcome
+        outcome = "resolved"
     elif outcome == "updated" and (added or resolved or severity_rose):
         flows.incident_changed(session=session, incident=incident, now=now, reason="alerts")
     elif outcome == "updated" and not truncation_changed:
@@ -210,56 +216,77 @@ def _ingest(
         incident.updated_at = now
         session.add(incident)
         session.flush()
-    if outcome in ("created", "reopened", "resolved"):
-        log.info(
-            "incident %s %s: %r (%s, %d alerts in this delivery)",  # %r: no raw newlines
-            incident.id,
-            outcome,
-            incident.title,
-            incident.model_id or incident.team_id or "unrouted",
-            len(payload.alerts),
-        )
-    return IngestResult(
+    if outcome in ("reopened", "resolved"):
+        _log_outcome(incident, outcome, payload)
+    return IngestResult(incident.id, outcome, new_alerts=added, resolved_alerts=resolved)
+
+
+def _log_outcome(incident: IncidentFacts, outcome: str, payload: AlertmanagerPayload) -> None:
+    log.info(
+        "incident %s %s: %r (%s, %d alerts in this delivery)",  # %r: no raw newlines
         incident.id,
         outcome,
-        new_alerts=added,
-        resolved_alerts=resolved,
-        warnings=[incident.routing_warning]
-        if incident.routing_warning and outcome == "created"
-        else [],
+        incident.title,
+        incident.model_id or incident.team_id or "unrouted",
+        len(payload.alerts),
     )
+
+
+@dataclass
+class NewIncident:
+    """The incident a delivery opens, as it was inserted: what its timeline and outbox rows
+    read (`IncidentFacts`). A plain record: building, attaching and flushing an ORM object
+    cost more than everything else a new incident writes."""
+
+    id: int | None
+    title: str
+    severity: str
+    team_id: str | None
+    model_id: str | None
+    rotation_id: str | None
+    assignee_id: str | None
+    labels: dict[str, str]
+    slack_channel: str | None
+    triggered_at: datetime
 
 
 def _create(
     session: Session, payload: AlertmanagerPayload, firing: list[AlertmanagerAlert], now: datetime
-) -> Incident:
-    """Open an incident: every column is decided before the one INSERT, then the timeline,
-    the outbox rows and the first escalation steps are written against its id."""
+) -> IngestResult:
+    """Open an incident: every column is decided before the one INSERT, then the alerts, the
+    timeline, the outbox rows and the first escalation steps are written against its id."""
     decision: RoutingDecision = route_labels(session=session, labels=payload.commonLabels)
-    incident = Incident(
-        group_key=payload.groupKey,
-        group_hash=group_hash(payload.groupKey),
-        open_group_hash=group_hash(payload.groupKey),
+    hashed = group_hash(payload.groupKey)
+    incident = NewIncident(
+        id=None,
         title=_title(payload),
-        status=IncidentStatus.triggered,
         severity=_worst_severity(firing, default=Severity.info),
-        assignee_id=on_call_person(session=session, rotation_id=decision.rotation_id, at=now),
         team_id=decision.team_id,
         model_id=decision.model_id[:MAX_MODEL_ID] if decision.model_id else None,
         rotation_id=decision.rotation_id,
-        escalation_policy_id=decision.escalation_policy_id,
-        routing_warning=decision.warning,
+        assignee_id=on_call_person(session=session, rotation_id=decision.rotation_id, at=now),
         labels=dict(payload.commonLabels),
-        truncated_alerts=payload.truncatedAlerts,
         slack_channel=decision.slack_channel or flows.team_channel(session, decision.team_id),
         triggered_at=now,
-        updated_at=now,
     )
-    _insert_incident(session, incident)  # the id is needed by the alert, timeline and outbox rows
-    assert incident.id is not None
+    values = {
+        **vars(incident),  # its id (None) is not a column the INSERT names
+        "group_key": payload.groupKey,
+        "group_hash": hashed,
+        "open_group_hash": hashed,
+        "status": IncidentStatus.triggered,
+        "escalation_policy_id": decision.escalation_policy_id,
+        "routing_warning": decision.warning,
+        "truncated_alerts": payload.truncatedAlerts,
+        "updated_at": now,
+    }
+    # The id is needed by the alert, timeline and outbox rows.
+    incident.id = incident_id = _INSERT_INCIDENT(session.connection(), values)
+    assert incident_id is not None
+    added, resolved = record_alerts(session, incident, payload.alerts, {}, now)
     due = escalation.begin(
         session=session,
-        incident_id=incident.id,
+        incident_id=incident_id,
         policy_id=decision.escalation_policy_id,
         steps=decision.escalation_steps,
         now=now,
@@ -276,7 +303,7 @@ def _create(
         record_event(
             session, incident, now, EventKind.routing_warning, decision.warning, actor="system"
         )
-        log.warning("incident %s: %s", incident.id, decision.warning)
+        log.warning("incident %s: %s", incident_id, decision.warning)
     flows.incident_opened(session=session, incident=incident, now=now)
     if due:
         flows.escalation_fired(
@@ -288,22 +315,18 @@ def _create(
             opening=True,
             run=1,
         )
-    return incident
+    _log_outcome(incident, "created", payload)
+    return IngestResult(
+        incident_id,
+        "created",
+        new_alerts=added,
+        resolved_alerts=resolved,
+        warnings=[decision.warning] if decision.warning else [],
+    )
 
 
 INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
 _INSERT_INCIDENT = RowInserter(INCIDENTS)
-_INCIDENT_COLUMNS = tuple(c.key for c in INCIDENTS.columns if c.key != "id")
-
-
-def _insert_incident(session: Session, incident: Incident) -> None:
-    """INSERT a new incident with one Core statement, then attach it to the session as if it
-    had been loaded: the ORM's unit of work costs more than the INSERT itself, and the rest of
-    the ingest changes the object through the session as usual."""
-    values = {key: getattr(incident, key) for key in _INCIDENT_COLUMNS}
-    incident.id = _INSERT_INCIDENT(session.connection(), values)
-    make_transient_to_detached(incident)
-    session.add(incident)
 
 
 def _reopen(session: Session, incident: Incident, now: datetime) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -75,6 +75,22 @@ class Incident(SQLModel, table=True):
     slack_ts: str | None = None
     delivery_error: str | None = None
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class IncidentFacts(Protocol):
+    """What the outbox payloads and the timeline read of an incident: a stored `Incident`, or
+    the plain record of one just opened (`ingest.NewIncident`), which needs no ORM object."""
+
+    id: int | None
+    title: str
+    severity: str
+    team_id: str | None
+    model_id: str | None
+    rotation_id: str | None
+    assignee_id: str | None
+    labels: dict[str, str]
+    slack_channel: str | None
+    triggered_at: datetime
 
 
 class Alert(SQLModel, table=True):

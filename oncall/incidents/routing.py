@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy import select as select_columns
 from sqlmodel import Session
 
 from oncall.catalog.models import EscalationPolicy, Model, Rotation, Route, Team
+from oncall.db import DriverQuery, read_json_text, read_sqlite_timestamp
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,13 @@ _MODEL_WITH_CATALOG = (
 )
 
 
-def _load_model(session: Session, model_id: str) -> Row[Any, Any, Any, Any, Any, Any, Any] | None:
-    return session.connection().execute(_MODEL_WITH_CATALOG, {"model_id": model_id}).first()
+_MODEL_QUERY = DriverQuery(
+    _MODEL_WITH_CATALOG, {"retired_at": read_sqlite_timestamp, "steps": read_json_text}
+)
+
+
+def _load_model(session: Session, model_id: str) -> Any:
+    return _MODEL_QUERY.first(session.connection(), {"model_id": model_id})
 
 
 _ROUTES = Route.__table__  # type: ignore[attr-defined]
@@ -142,8 +148,13 @@ _ROUTES_WITH_CATALOG = (
 )
 
 
+_ROUTES_QUERY = DriverQuery(
+    _ROUTES_WITH_CATALOG, {"match": read_json_text, "steps": read_json_text}
+)
+
+
 def _first_route(session: Session, labels: Mapping[str, str]) -> Any:
-    for route in session.connection().execute(_ROUTES_WITH_CATALOG):
+    for route in _ROUTES_QUERY.rows(session.connection()):
         if all(labels.get(k) == v for k, v in (route.match or {}).items()):
             return route  # a row: position, match, rotation_id, ..., team_id, slack_channel
     return None

@@ -9,7 +9,7 @@ from sqlalchemy import Table
 from sqlmodel import Session
 
 from oncall.db import RowInserter
-from oncall.incidents.models import Incident, IncidentEvent
+from oncall.incidents.models import IncidentEvent, IncidentFacts
 
 EVENTS: Table = IncidentEvent.__table__  # type: ignore[attr-defined]
 _INSERT = RowInserter(EVENTS)  # built once: parameters are bound per call
@@ -47,7 +47,7 @@ def add_event(
 
 def record_event(
     session: Session,
-    incident: Incident,
+    incident: IncidentFacts,
     now: datetime,
     kind: str,
     text: str,

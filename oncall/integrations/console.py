@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
+from oncall.db import DriverQuery
 from oncall.incidents.models import Incident
 from oncall.outbox import Claimed, Handler, MessageKind
 
@@ -30,6 +31,7 @@ _INCIDENT_LINE = select(
     _INCIDENTS.c.acknowledged_by,
     _INCIDENTS.c.assignee_id,
 ).where(_INCIDENTS.c.id == bindparam("incident_id"))
+_INCIDENT_LINE_QUERY = DriverQuery(_INCIDENT_LINE)  # on SQLite, the driver's cursor
 
 
 def _incident_line(incident: Any) -> str:
@@ -81,7 +83,7 @@ _RENDER: dict[str, Callable[[Claimed, str], str]] = {
 def describe(session: Session, message: Claimed) -> str:
     """One readable line: what would have been sent, and where."""
     incident = (
-        session.connection().execute(_INCIDENT_LINE, {"incident_id": message.incident_id}).first()
+        _INCIDENT_LINE_QUERY.first(session.connection(), {"incident_id": message.incident_id})
         if message.incident_id is not None
         else None
     )

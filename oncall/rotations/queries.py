@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from oncall.catalog.models import Person, Rotation
 from oncall.catalog.service import get_person, get_rotation, list_rotations
+from oncall.db import DriverQuery, read_sqlite_timestamp
 from oncall.errors import UnknownEntity
 from oncall.rotations.fairness import Load, fairness
 from oncall.rotations.models import Override, Swap, SwapStatus
@@ -185,6 +186,9 @@ _ROTATION_AT = select_columns(
 ).where(_ROTATIONS.c.id == bindparam("rotation_id"))
 
 
+_ROTATION_AT_QUERY = DriverQuery(_ROTATION_AT, {"retired_at": read_sqlite_timestamp})
+
+
 def on_call_person(*, session: Session, rotation_id: str | None, at: datetime) -> str | None:
     """The id of whoever is on call in a rotation at `at`; None without a rotation or in a gap.
 
@@ -193,18 +197,14 @@ def on_call_person(*, session: Session, rotation_id: str | None, at: datetime) -
     comes from the layers alone, which the plan remembers; otherwise it is `who_is_on_call`."""
     if rotation_id is None:
         return None
-    row = (
-        session.connection()
-        .execute(
-            _ROTATION_AT,
-            {
-                "rotation_id": rotation_id,
-                "at": at,
-                "after": at + _TICK,
-                "swaps_from": at - _SWAP_REACH,
-            },
-        )
-        .first()
+    row = _ROTATION_AT_QUERY.first(
+        session.connection(),
+        {
+            "rotation_id": rotation_id,
+            "at": at,
+            "after": at + _TICK,
+            "swaps_from": at - _SWAP_REACH,
+        },
     )
     if row is None:
         raise UnknownEntity("rotation", rotation_id)
