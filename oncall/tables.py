@@ -14,9 +14,10 @@ from oncall.catalog.models import (
 from oncall.escalation.models import Escalation
 from oncall.incidents.models import Alert, Incident, IncidentEvent
 from oncall.leases import Lease
+from oncall.integrations.slack.seen import SeenSlackRequest
 from oncall.outbox import OutboxMessage
 from oncall.rca.models import RcaActionItem, RcaDocument
-from oncall.rotations.models import CalendarToken, Override, Swap
+from oncall.rotations.models import CalendarToken, HandOff, Override, Swap
 
 metadata = SQLModel.metadata
 
@@ -26,6 +27,7 @@ __all__ = [
     "CatalogRevision",
     "Escalation",
     "EscalationPolicy",
+    "HandOff",
     "Incident",
     "IncidentEvent",
     "Lease",
@@ -37,6 +39,7 @@ __all__ = [
     "RcaDocument",
     "Rotation",
     "Route",
+    "SeenSlackRequest",
     "Swap",
     "Team",
     "metadata",
