@@ -61,7 +61,9 @@ def outbox_failure_on_incident(clock: Clock) -> outbox.OnFailure:
 
 def leader_jobs(*, clock: Clock, max_age: timedelta, metrics: ServiceMetrics) -> list[Job]:
     """The leader's jobs."""
-    from oncall.incidents.service import fire_due_escalations
+    from oncall.incidents.service import fire_due_escalations, open_incidents_of_rotation
+    from oncall.integrations.slack import seen
+    from oncall.rotations import handoffs
 
     on_failure = outbox_failure_on_incident(clock)
 
@@ -81,10 +83,18 @@ def leader_jobs(*, clock: Clock, max_age: timedelta, metrics: ServiceMetrics) ->
         with session_scope(engine) as session:
             return outbox.purge_delivered(session=session, now=now)
 
+    def announce_handoffs(engine: Engine, now: datetime) -> int:
+        with session_scope(engine) as session:
+            seen.purge(session=session, now=now)  # Slack request keys older than a day
+        return handoffs.announce_handoffs_job(
+            engine=engine, now=now, open_incidents=open_incidents_of_rotation
+        )
+
     return [
         Job("escalation", escalation_jobs.INTERVAL_SECONDS, escalations, "fired %d step(s)"),
         Job("outbox-expire", 60, expire_outbox, "%d undelivered row(s) given up"),
         Job("outbox-purge", 3600, purge_outbox, "purged %d delivered row(s)"),
+        Job("handoffs", handoffs.INTERVAL_SECONDS, announce_handoffs, "announced %d hand-off(s)"),
     ]
 
 

@@ -13,8 +13,8 @@ from oncall.catalog.models import (
 )
 from oncall.escalation.models import Escalation
 from oncall.incidents.models import Alert, Incident, IncidentEvent
-from oncall.leases import Lease
 from oncall.integrations.slack.seen import SeenSlackRequest
+from oncall.leases import Lease
 from oncall.outbox import OutboxMessage
 from oncall.rca.models import RcaActionItem, RcaDocument
 from oncall.rotations.models import CalendarToken, HandOff, Override, Swap
