@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,8 +15,11 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from slack_stub import SlackStub
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from oncall.clock import FrozenClock
+from oncall.incidents.models import Incident
+from oncall.outbox import OutboxMessage
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 TEAM = "T0TEST0001"
@@ -165,3 +169,33 @@ class Slack:
             }
         )
         return self.post(body, "application/json", **kw)
+
+
+ALERTMANAGER = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
+
+
+def open_incident(slack: Slack, fixture: str = "drift-firing") -> int:
+    """An incident opened the real way: Alertmanager's webhook."""
+    body = json.loads((ALERTMANAGER / f"{fixture}.json").read_text(encoding="utf-8"))
+    response = slack.client.post("/api/v1/alerts/alertmanager", json=body)
+    assert response.status_code == 200, response.text
+    with Session(slack.engine) as s:
+        return max(i.id for i in s.exec(select(Incident)) if i.id is not None)
+
+
+def incident(slack: Slack, incident_id: int) -> Incident:
+    with Session(slack.engine) as s:
+        found = s.get(Incident, incident_id)
+        assert found is not None
+        return found
+
+
+def outbox_rows(slack: Slack, kind: str) -> list[OutboxMessage]:
+    with Session(slack.engine) as s:
+        return list(
+            s.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.kind == kind)
+                .order_by(col(OutboxMessage.id))
+            )
+        )
