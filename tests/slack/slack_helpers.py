@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -199,3 +200,31 @@ def outbox_rows(slack: Slack, kind: str) -> list[OutboxMessage]:
                 .order_by(col(OutboxMessage.id))
             )
         )
+
+
+def deliver_slack(slack: Slack) -> None:
+    """Deliver the Slack outbox rows of the bot's own kinds to the stub, as the worker would."""
+    from oncall.config import Settings
+    from oncall.integrations.slack.client import web_client
+    from oncall.integrations.slack.notices import notices_handler
+    from oncall.outbox import Channel, deliver_channel
+
+    settings = Settings(SLACK_BOT_TOKEN="xoxb-test-0001", ONCALL_SLACK_API_URL=slack.stub.url)
+    deliver_channel(
+        engine=slack.engine,
+        channel=Channel.slack,
+        handler=notices_handler(web_client(settings)),
+        now=slack.clock,
+    )
+
+
+def selected(value: str) -> dict[str, Any]:
+    return {"value": {"type": "static_select", "selected_option": {"value": value}}}
+
+
+def picked_time(when: datetime) -> dict[str, Any]:
+    return {"value": {"type": "datetimepicker", "selected_date_time": int(when.timestamp())}}
+
+
+def typed(text: str) -> dict[str, Any]:
+    return {"value": {"type": "plain_text_input", "value": text}}

@@ -264,10 +264,13 @@ def notices_handler(client: WebClient) -> Handler:
     senders = SENDERS(client)
 
     def render(session: Session, message: Claimed) -> Any:
-        return RENDERERS[message.kind](session, message)
+        render_kind = RENDERERS.get(message.kind)
+        if render_kind is None:
+            return {"refused": f"no Slack notice renders {message.kind}"}
+        return render_kind(session, message)
 
     def send(message: Claimed) -> Mapping[str, Any]:
-        return senders[message.kind](message)
+        return senders.get(message.kind, senders[MessageKind.channel_notice])(message)
 
     def recorded(session: Session, message: Claimed, result: Mapping[str, Any]) -> None:
         hook = RECORDED.get(message.kind)
