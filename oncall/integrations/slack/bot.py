@@ -11,7 +11,9 @@ answer has gone. Bolt's default sync mode instead polls for the ack from a worke
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +32,8 @@ from oncall.integrations.slack.client import web_client
 
 log = logging.getLogger(__name__)
 
+CACHE_SECONDS = 60.0
+
 
 class NotInCatalog(Exception):
     """A Slack user that no person of oncall.yaml names (`slack_user:`)."""
@@ -47,8 +51,23 @@ class Bot:
     clock: Clock
     settings: Settings
     client: WebClient
-    # Slack user id -> person id, refreshed on a miss (the catalog changes rarely).
-    _people: dict[str, str] = field(default_factory=dict)
+    # Slack user id -> person id and person id -> mention, kept a minute: every command
+    # asks, and the catalog changes rarely (`config apply`, maybe in another process).
+    _people: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _mentions: dict[str, tuple[float, str]] = field(default_factory=dict)
+    # Work that calls the Web API after the answer has gone (views.open of a modal).
+    _after: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack")
+    )
+
+    def after_answer(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        def run() -> None:
+            try:
+                fn(*args, **kwargs)
+            except Exception:
+                log.exception("Slack work after the answer failed")
+
+        self._after.submit(run)
 
     def now(self) -> datetime:
         return self.clock()
@@ -63,8 +82,8 @@ class Bot:
         if not slack_user:
             raise NotInCatalog("")
         known = self._people.get(slack_user)
-        if known is not None:
-            return known
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
         person = session.exec(
             select(Person)
             .where(col(Person.slack_user) == slack_user)
@@ -72,7 +91,7 @@ class Bot:
         ).first()
         if person is None:
             raise NotInCatalog(slack_user)
-        self._people[slack_user] = person.id
+        self._people[slack_user] = (time.monotonic() + CACHE_SECONDS, person.id)
         return person.id
 
     def slack_user(self, session: Session, person_id: str | None) -> str | None:
@@ -83,10 +102,15 @@ class Bot:
         """`<@U…>` for a person with a Slack user, else their name (or 'nobody')."""
         if person_id is None:
             return "nobody"
+        known = self._mentions.get(person_id)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
         person = session.get(Person, person_id)
         if person is None:
             return person_id
-        return f"<@{person.slack_user}>" if person.slack_user else person.name
+        mention = f"<@{person.slack_user}>" if person.slack_user else person.name
+        self._mentions[person_id] = (time.monotonic() + CACHE_SECONDS, mention)
+        return mention
 
     def incident_url(self, incident_id: int | None) -> str:
         return f"{self.settings.public_url.rstrip('/')}/incidents/{incident_id}"

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from sqlmodel import Session, col, select
 
@@ -481,25 +481,23 @@ def dispatch(bot: Bot, command: dict[str, Any]) -> Reply:
 def register(app: App, bot: Bot) -> None:
     from oncall.integrations.slack import modals
 
-    def on_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+    def on_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         reply = dispatch(bot, command)
-        if reply.modal is not None:
-            context["modal"] = {"name": reply.modal, "prefill": reply.prefill}
-            ack()
+        if reply.modal is None:
+            ack(response_type="ephemeral", text=reply.text)
             return
-        ack(response_type="ephemeral", text=reply.text)
+        ack()
+        # Not a Bolt lazy listener: those deep-copy every request, and most commands need
+        # nothing after their answer.
+        bot.after_answer(
+            modals.open_modal,
+            bot,
+            client,
+            name=reply.modal,
+            trigger_id=command["trigger_id"],
+            slack_user=command.get("user_id", ""),
+            prefill=reply.prefill,
+            channel_id=command.get("channel_id"),
+        )
 
-    def open_modal(client: WebClient, command: dict[str, Any], context: BoltContext) -> None:
-        modal = context.get("modal")
-        if modal:
-            modals.open_modal(
-                bot,
-                client,
-                name=modal["name"],
-                trigger_id=command["trigger_id"],
-                slack_user=command.get("user_id", ""),
-                prefill=modal.get("prefill") or {},
-                channel_id=command.get("channel_id"),
-            )
-
-    app.command(COMMAND)(ack=on_command, lazy=[open_modal])
+    app.command(COMMAND)(on_command)
