@@ -27,9 +27,11 @@ class SeenSlackRequest(SQLModel, table=True):
 
 
 SEEN: Table = SeenSlackRequest.__table__  # type: ignore[attr-defined]
+# RETURNING says whether a row was written: a driver's rowcount for ON CONFLICT DO NOTHING
+# is not to be trusted (psycopg may answer -1).
 _INSERT = {
-    "sqlite": sqlite.insert(SEEN).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(SEEN).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(SEEN).on_conflict_do_nothing().returning(SEEN.c.key),
+    "postgresql": postgresql.insert(SEEN).on_conflict_do_nothing().returning(SEEN.c.key),
 }
 
 
@@ -41,12 +43,15 @@ def first_time(*, session: Session, key: str, now: datetime, window: timedelta =
     key = key[:255]
     connection = session.connection()
     renewed = connection.execute(
-        update(SEEN).where(SEEN.c.key == key, SEEN.c.seen_at <= now - window).values(seen_at=now)
-    )
-    if renewed.rowcount:
+        update(SEEN)
+        .where(SEEN.c.key == key, SEEN.c.seen_at <= now - window)
+        .values(seen_at=now)
+        .returning(SEEN.c.key)
+    ).first()
+    if renewed is not None:
         return True
     inserted = connection.execute(_INSERT[connection.dialect.name], {"key": key, "seen_at": now})
-    return bool(inserted.rowcount)
+    return inserted.first() is not None
 
 
 def purge(*, session: Session, now: datetime) -> int:
