@@ -60,7 +60,7 @@ def test_an_unexpected_failure_is_logged_and_the_person_sees_no_stack_trace(
     def broken(**_kw: object) -> None:
         raise RuntimeError("database exploded: secret detail")
 
-    monkeypatch.setattr(commands, "who_is_on_call", broken)
+    monkeypatch.setattr(commands, "current_shift", broken)
     text = slack.say("who", user=EMILY)
     assert "Something went wrong" in text and "logged" in text
     assert "secret detail" not in text

@@ -39,7 +39,7 @@ from oncall.rotations.feeds import (
 )
 from oncall.rotations.overrides import add_override
 from oncall.rotations.permissions import require_member_or_lead, rotation_members
-from oncall.rotations.queries import final_shifts, who_is_on_call
+from oncall.rotations.queries import current_shift, final_shifts
 from oncall.rotations.schedule import Shift
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def who(bot: Bot, call: Invocation) -> Reply:
         )
         lines = []
         for rotation in rotations:
-            shift = who_is_on_call(session=session, rotation_id=rotation.id, at=now)
+            shift = current_shift(session=session, rotation_id=rotation.id, at=now)
             if shift is None:
                 lines.append(f"*{rotation.id}*: nobody is on call now")
                 continue

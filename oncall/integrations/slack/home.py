@@ -23,7 +23,7 @@ from oncall.integrations.slack.bot import Bot
 from oncall.integrations.slack.commands import incident_line, local
 from oncall.integrations.slack.replies import refusal
 from oncall.rotations.permissions import rotation_members
-from oncall.rotations.queries import person_shifts, who_is_on_call
+from oncall.rotations.queries import current_shift, person_shifts
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def home_view(bot: Bot, session: Session, me: str, notice: str | None = None) ->
     ]
     lines = []
     for rotation in rotations:
-        shift = who_is_on_call(session=session, rotation_id=rotation.id, at=now)
+        shift = current_shift(session=session, rotation_id=rotation.id, at=now)
         who = bot.mention(session, shift.person_id if shift else None)
         lines.append(f"*{rotation.id}*: {who}")
     blocks.append(_section("\n".join(lines) or "You are in no rotation."))
