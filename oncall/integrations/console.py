@@ -73,6 +73,16 @@ def _people(ids: Any) -> str:
 
 def _notice(message: Claimed, _about: str) -> str:
     p = message.payload
+    if p.get("topic") == "override":
+        return (
+            f"{_where(message)}: notice {p.get('rotation_id')}: override, @{p.get('person')} "
+            f"covers {p.get('start')} to {p.get('end')} (set by @{p.get('by')})"
+        )
+    if p.get("topic") == "swap":
+        return (
+            f"{_where(message)}: notice {p.get('rotation_id')}: swap, @{p.get('person')} takes "
+            f"the shift of {p.get('start')} from @{p.get('was')}"
+        )
     open_ = ", ".join(f"#{i.get('id')}" for i in p.get("incidents") or []) or "none"
     return (
         f"{_where(message)}: notice hand-off of {p.get('rotation_id')}: "

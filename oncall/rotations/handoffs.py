@@ -128,3 +128,26 @@ def announce_handoffs_job(
     """The leader's hand-off job: one transaction for every rotation's check."""
     with session_scope(engine) as session:
         return announce_handoffs(session=session, now=now, open_incidents=open_incidents)
+
+
+def announce_change(
+    *, session: Session, rotation_id: str, now: datetime, topic: str, **about: Any
+) -> None:
+    """A change of who will be on call (an override, an agreed swap), shown in the rotation's
+    team channel in the transaction that makes it."""
+    rotation = session.get(Rotation, rotation_id)
+    team = session.get(Team, rotation.team_id) if rotation else None
+    if team is None or not team.slack_channel:
+        return
+    enqueue(
+        session=session,
+        channel=Channel.slack,
+        kind=MessageKind.channel_notice,
+        payload={
+            "channel": team.slack_channel,
+            "topic": topic,
+            "rotation_id": rotation_id,
+            **about,
+        },
+        now=now,
+    )

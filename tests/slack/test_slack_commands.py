@@ -186,3 +186,18 @@ def test_calendar_sends_the_personal_feed_link_by_dm_once(slack: Slack) -> None:
 def test_capabilities_still_to_come_say_not_available_yet(slack: Slack) -> None:
     for text in ("prs churn", "rca 1", "gpu", "insights growth-ds"):
         assert "not available yet" in slack.say(text)
+
+
+def test_an_override_is_shown_in_the_team_channel(slack: Slack) -> None:
+    from slack_helpers import deliver_slack
+
+    slack.say("override @ryan 2026-03-04T09:00 2026-03-04T17:00", user=RYAN)
+    (notice,) = outbox_rows(slack, MessageKind.channel_notice)
+    assert notice.payload["topic"] == "override" and notice.payload["channel"] == "C0GROWTH01"
+    deliver_slack(slack)
+    (post,) = slack.stub.calls("chat.postMessage")
+    assert post["channel"] == "C0GROWTH01"
+    assert post["text"] == (
+        ":calendar: *growth-primary*: <@U0RYAN0001> covers from Wed 04 Mar 09:00 to "
+        "Wed 04 Mar 17:00 (America/New_York), set by <@U0RYAN0001>."
+    )

@@ -84,8 +84,12 @@ def test_asking_ryan_dms_him_take_it_and_decline_and_taking_it_changes_the_sched
     assert "<@U0RYAN0001>" in slack.say("who growth-primary")
     assert "swapped" in slack.say("who growth-primary")
     deliver_slack(slack)
-    told = slack.stub.calls("chat.postMessage")[-1]
-    assert told["channel"] == "U0EMILY001" and "<@U0RYAN0001> took your shift" in told["text"]
+    posts = {p["channel"]: p["text"] for p in slack.stub.calls("chat.postMessage")}
+    assert "<@U0RYAN0001> took your shift" in posts["U0EMILY001"]
+    assert posts["C0GROWTH01"] == (
+        ":handshake: *growth-primary*: <@U0RYAN0001> takes the shift of Mon 09 Mar 10:00 "
+        "(America/New_York, weekly) from <@U0EMILY001>."
+    )
 
 
 def test_declining_tells_the_asker_and_changes_nothing(slack: Slack) -> None:

@@ -37,6 +37,7 @@ from oncall.rotations.feeds import (
     list_calendar_tokens,
     revoke_calendar_token,
 )
+from oncall.rotations.handoffs import announce_change
 from oncall.rotations.overrides import add_override
 from oncall.rotations.permissions import require_member_or_lead, rotation_members
 from oncall.rotations.queries import current_shift, final_shifts
@@ -347,6 +348,16 @@ def create_override(
         now=bot.now(),
         by=me,
         note="from Slack",
+    )
+    announce_change(
+        session=session,
+        rotation_id=rotation.id,
+        now=bot.now(),
+        topic="override",
+        person=person_id,
+        by=me,
+        start=start.isoformat(),
+        end=end.isoformat(),
     )
     timezone = get_person(session=session, person_id=me).timezone
     return (

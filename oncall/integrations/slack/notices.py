@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import update
 from sqlmodel import Session
 
-from oncall.catalog.models import Person
+from oncall.catalog.models import Person, Rotation
 from oncall.integrations.slack.actions import Action
 from oncall.outbox import (
     OUTBOX,
@@ -158,9 +158,32 @@ def _dm_text(session: Session, p: Mapping[str, Any]) -> tuple[str, list[dict[str
     return text, [_section(text)]
 
 
+def change_text(session: Session, p: Mapping[str, Any]) -> str:
+    """An override or an agreed swap, in the team channel (times in the rotation's zone)."""
+    rotation = session.get(Rotation, p.get("rotation_id")) if p.get("rotation_id") else None
+    zone = ZoneInfo(rotation.timezone if rotation else "UTC")
+
+    def when(value: Any) -> str:
+        return f"{datetime.fromisoformat(str(value)).astimezone(zone):%a %d %b %H:%M}"
+
+    where = f"*{_escape(str(p.get('rotation_id')))}*"
+    if p.get("topic") == "override":
+        return (
+            f":calendar: {where}: {_mention(session, p.get('person'))} covers from "
+            f"{when(p.get('start'))} to {when(p.get('end'))} ({zone.key}), "
+            f"set by {_mention(session, p.get('by'))}."
+        )
+    return (
+        f":handshake: {where}: {_mention(session, p.get('person'))} takes the shift of "
+        f"{when(p.get('start'))} ({zone.key}, {_escape(str(p.get('layer')))}) from "
+        f"{_mention(session, p.get('was'))}."
+    )
+
+
 def render_channel_notice(session: Session, message: Claimed) -> SlackCall:
     p = message.payload
-    text = handoff_text(session, p)
+    topic = p.get("topic", "handoff")
+    text = handoff_text(session, p) if topic == "handoff" else change_text(session, p)
     return {
         "method": "chat.postMessage",
         "args": {"channel": p.get("channel"), "text": text, "blocks": [_section(text)]},

@@ -15,6 +15,7 @@ from oncall.catalog.service import get_rotation
 from oncall.errors import InvalidRequest
 from oncall.integrations.slack.bot import Bot
 from oncall.outbox import Channel, MessageKind, enqueue
+from oncall.rotations.handoffs import announce_change
 from oncall.rotations.models import Swap, SwapStatus
 from oncall.rotations.permissions import require_member_or_lead, rotation_members
 from oncall.rotations.queries import person_shifts
@@ -128,6 +129,16 @@ def answer_swap(bot: Bot, session: Session, *, me: str, swap_value: str, decisio
         _dm(session, now, swap.from_person_id, topic="swap_declined", swap_id=swap_id, by=me)
         return ":x: You declined the swap; they've been told."
     swap = accept_swap(session=session, swap_id=swap_id, now=now, by=me)
+    announce_change(
+        session=session,
+        rotation_id=swap.rotation_id,
+        now=now,
+        topic="swap",
+        person=swap.to_person_id,
+        was=swap.from_person_id,
+        layer=swap.layer,
+        start=swap.shift_start.isoformat(),
+    )
     _dm(session, now, swap.from_person_id, topic="swap_taken", swap_id=swap_id, by=me)
     others = session.exec(
         select(Swap)
