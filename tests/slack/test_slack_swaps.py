@@ -122,6 +122,7 @@ def test_asking_anyone_the_first_to_take_it_gets_it_and_the_others_are_told(
     slack: Slack,
 ) -> None:
     ask(slack, "*")
+    deliver_slack(slack)  # the two requests reach Ryan and Taka
     asked = swaps(slack)
     assert sorted(s.to_person_id for s in asked) == ["ryan", "taka"]
     for_taka = next(s for s in asked if s.to_person_id == "taka")
@@ -140,6 +141,12 @@ def test_asking_anyone_the_first_to_take_it_gets_it_and_the_others_are_told(
         for r in outbox_rows(slack, MessageKind.direct_message)
     }
     assert ("ryan", "swap_gone") in topics and ("emily", "swap_taken") in topics
+    slack.stub.clear()
+    deliver_slack(slack)
+    (gone,) = slack.stub.calls("chat.update")  # Ryan's request loses its buttons
+    assert gone["channel"] == RYAN and gone["ts"] == "1700000000.000100"
+    assert "Too late: <@U0TAKA0001> already took that shift" in gone["text"]
+    assert all(b["type"] != "actions" for b in gone["blocks"])
 
     slack.clock.advance(timedelta(seconds=30))
     slack.press(

@@ -193,6 +193,17 @@ def render_channel_notice(session: Session, message: Claimed) -> SlackCall:
 def render_direct_message(session: Session, message: Claimed) -> SlackCall:
     p = message.payload
     text, blocks = _dm_text(session, p)
+    replace = p.get("replace")
+    if replace:  # an earlier DM (a swap request) whose buttons give way to this
+        return {
+            "method": "chat.update",
+            "args": {
+                "channel": replace["channel"],
+                "ts": replace["ts"],
+                "text": text,
+                "blocks": blocks,
+            },
+        }
     return {
         "method": "chat.postMessage",
         "args": {"channel": _slack_user(session, p.get("person")), "text": text, "blocks": blocks},

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from oncall.catalog.service import get_rotation
 from oncall.errors import InvalidRequest
 from oncall.integrations.slack.bot import Bot
-from oncall.outbox import Channel, MessageKind, enqueue
+from oncall.outbox import Channel, MessageKind, OutboxMessage, enqueue
 from oncall.rotations.handoffs import announce_change
 from oncall.rotations.models import Swap, SwapStatus
 from oncall.rotations.permissions import require_member_or_lead, rotation_members
@@ -111,6 +111,22 @@ def _taken_by(session: Session, swap: Swap) -> str | None:
     return taken.to_person_id if taken else None
 
 
+def _request_message(session: Session, swap: Swap) -> tuple[str, str] | None:
+    """Where the DM asking about `swap` went (channel, ts), once delivered."""
+    rows = session.exec(
+        select(OutboxMessage)
+        .where(col(OutboxMessage.kind) == MessageKind.direct_message)
+        .where(col(OutboxMessage.delivered_at).is_not(None))
+        .where(col(OutboxMessage.created_at) >= swap.requested_at)
+        .order_by(col(OutboxMessage.id))
+    )
+    for row in rows:
+        p, result = row.payload, row.result
+        if p.get("topic") == "swap_request" and p.get("swap_id") == swap.id and result.get("ts"):
+            return str(result.get("channel")), str(result["ts"])
+    return None
+
+
 def answer_swap(bot: Bot, session: Session, *, me: str, swap_value: str, decision: str) -> str:
     """Take it or Decline, pressed by `me` on the request `swap_value` (a swap id)."""
     try:
@@ -149,7 +165,10 @@ def answer_swap(bot: Bot, session: Session, *, me: str, swap_value: str, decisio
         .where(col(Swap.decided_at) == now)
     )
     for other in others:
-        _dm(session, now, other.to_person_id, topic="swap_gone", swap_id=other.id, by=me)
+        # Their request's buttons give way to "too late" (a new DM if it was not sent yet).
+        sent = _request_message(session, other)
+        extra = {"replace": {"channel": sent[0], "ts": sent[1]}} if sent else {}
+        _dm(session, now, other.to_person_id, topic="swap_gone", swap_id=other.id, by=me, **extra)
     return (
         f":handshake: The shift is yours: you took it from "
         f"{bot.mention(session, swap.from_person_id)}. `/oncall schedule` shows it."
