@@ -114,7 +114,8 @@ def serve_bare(mode: str, port: int, stub_url: str) -> None:
         return {"status": "ok"}
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(api, host=HOST, port=port, log_level="warning")
+    # As `oncall serve` runs uvicorn: INFO, with the access log.
+    uvicorn.run(api, host=HOST, port=port, log_level="info", proxy_headers=True)
 
 
 # --- servers -------------------------------------------------------------------------------
