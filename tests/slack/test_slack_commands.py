@@ -201,3 +201,11 @@ def test_an_override_is_shown_in_the_team_channel(slack: Slack) -> None:
         ":calendar: *growth-primary*: <@U0RYAN0001> covers from Wed 04 Mar 09:00 to "
         "Wed 04 Mar 17:00 (America/New_York), set by <@U0RYAN0001>."
     )
+
+
+def test_override_for_a_slack_user_outside_the_catalog_names_them_not_the_asker(
+    slack: Slack,
+) -> None:
+    text = slack.say("override <@U0GHOST001|ghost> 2026-03-04T09:00 2026-03-04T17:00", user=EMILY)
+    assert "U0GHOST001" in text and "is in no slack_user of the catalog" in text
+    assert "I don't know you" not in text

@@ -23,12 +23,12 @@ from sqlmodel import Session, col, select
 
 from oncall.catalog.models import Rotation
 from oncall.catalog.service import get_person, get_rotation, list_rotations
-from oncall.errors import InvalidRequest
+from oncall.errors import InvalidRequest, UnknownEntity
 from oncall.incidents import service as incidents
 from oncall.incidents.models import Incident, IncidentStatus
 from oncall.incidents.permissions import require_incident_permission
 from oncall.integrations.slack import later, seen
-from oncall.integrations.slack.bot import Bot
+from oncall.integrations.slack.bot import Bot, NotInCatalog
 from oncall.integrations.slack.replies import answer, escape, refusal
 from oncall.outbox import Channel, MessageKind, enqueue
 from oncall.rotations.feeds import (
@@ -112,7 +112,14 @@ def person_named(session: Session, bot: Bot, value: str) -> str:
     """A person from `<@U…>` (an escaped mention), `@id` or a catalog id."""
     found = _MENTION.match(value)
     if found:
-        return bot.person_id(session, found.group(1))
+        try:
+            return bot.person_id(session, found.group(1))
+        except NotInCatalog:
+            raise UnknownEntity(
+                "person",
+                found.group(1),
+                message=f"Slack user {found.group(1)} is in no slack_user of the catalog",
+            ) from None
     person_id = value.lstrip("@")
     return get_person(session=session, person_id=person_id).id
 

@@ -30,6 +30,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _first_upper(text: str) -> str:
+    """A sentence's first letter in capitals; ids inside it stay as they are."""
+    return text[:1].upper() + text[1:]
+
+
 def not_in_catalog(slack_user: str) -> str:
     return (
         ":wave: I don't know you yet: no person in the on-call catalog has your Slack user "
@@ -49,11 +54,11 @@ def refusal(exc: BaseException, *, usage: str | None = None) -> str:
     if isinstance(exc, NotAllowed):
         return f":no_entry: Sorry, {escape(str(exc))}."
     if isinstance(exc, UnknownEntity):
-        return f":mag: {escape(str(exc)).capitalize()}."
+        return f":mag: {_first_upper(escape(str(exc)))}."
     if isinstance(exc, InvalidRequest):
         return f":warning: That can't be done: {escape(str(exc))}."
     if isinstance(exc, Conflict):
-        return f":information_source: {escape(str(exc)).capitalize()}."
+        return f":information_source: {_first_upper(escape(str(exc)))}."
     if isinstance(exc, DomainError):
         return f":warning: {escape(str(exc))}"
     log.error("Slack request failed", exc_info=exc)
