@@ -71,7 +71,8 @@ def test_a_retried_button_delivery_acts_once_even_after_the_double_click_window(
         trigger_id="same-trigger",
         headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
     )
-    slack.stub.wait_for("chat.postEphemeral", 2)
+    replies = slack.stub.wait_for("chat.postEphemeral", 2)
+    assert sorted(r["text"][:12] for r in replies) == [":repeat: Alr", ":rotating_li"]
     assert len(outbox_rows(slack, MessageKind.trigger)) == 1
 
 
@@ -96,3 +97,17 @@ def test_link_buttons_are_acknowledged_and_do_nothing(slack: Slack) -> None:
     response = slack.press(Action.link, "https://oncall.example.com/incidents/1")
     assert response.status_code == 200
     assert slack.stub.methods() == ["auth.test"]
+
+
+def test_two_presses_arriving_at_the_same_time_fire_one_step(slack: Slack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    number = open_incident(slack)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(lambda _: slack.press(Action.escalate, str(number), user=RYAN), range(2))
+        )
+    assert [a.status_code for a in answers] == [200, 200]
+    replies = slack.stub.wait_for("chat.postEphemeral", 2)
+    assert sorted(r["text"][:12] for r in replies) == [":repeat: Alr", ":rotating_li"]
+    assert len(outbox_rows(slack, MessageKind.trigger)) == 1
