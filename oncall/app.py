@@ -78,9 +78,16 @@ def create_app(
             )
             work.start()
         app.state.background = work
+        socket_mode = None
+        if background and app.state.slack_app is not None and settings.slack_app_token:
+            from oncall.integrations.slack.socket import start_socket_mode
+
+            socket_mode = start_socket_mode(app.state.slack_app, settings)
         try:
             yield
         finally:
+            if socket_mode is not None:
+                socket_mode.close()  # type: ignore[no-untyped-call]
             if work is not None:
                 work.stop()
             log.info("oncall stopped")
@@ -98,6 +105,12 @@ def create_app(
     from oncall.integrations.prometheus import build_live_evidence
 
     app.state.live = build_live_evidence(settings)  # PRS evidence; None without a Prometheus
+    app.state.slack_app = None
+    if settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
+        # Built once, here: Bolt verifies the token with auth.test as it is built.
+        from oncall.integrations.slack.bot import build_slack_app
+
+        app.state.slack_app = build_slack_app(settings, engine=engine, clock=clock)
 
     @app.exception_handler(OperationalError)
     async def _database_down(_request: Request, exc: OperationalError) -> JSONResponse:

@@ -93,6 +93,9 @@ class MessageKind(StrEnum):
     post_incident = "post_incident"  # Slack: the incident message (chat.postMessage)
     update_incident = "update_incident"  # Slack: chat.update of the stored ts
     thread_message = "thread_message"  # Slack: a reply in the incident's thread
+    channel_notice = "channel_notice"  # Slack: a post in a team channel (hand-offs)
+    direct_message = "direct_message"  # Slack: a DM to a person (hand-off, swap, calendar)
+    usergroup_update = "usergroup_update"  # Slack: a user group set to who is on call
     trigger = "trigger"  # PagerDuty Events API v2 event actions
     acknowledge = "acknowledge"
     resolve = "resolve"

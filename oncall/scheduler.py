@@ -70,8 +70,10 @@ def leader_jobs(
     public_url: str = "http://127.0.0.1:8080",
 ) -> list[Job]:
     """The leader's jobs. `public_url` is where links in messages point (ONCALL_PUBLIC_URL)."""
-    from oncall.incidents.service import fire_due_escalations
+    from oncall.incidents.service import fire_due_escalations, open_incidents_of_rotation
+    from oncall.integrations.slack import seen
     from oncall.rca import scheduled as rca_jobs
+    from oncall.rotations import handoffs
 
     on_failure = outbox_failure_on_incident(clock)
 
@@ -97,6 +99,13 @@ def leader_jobs(
     def rca_drafts(engine: Engine, now: datetime) -> int:
         return rca_jobs.draft_resolved(engine=engine, now=now, public_url=public_url)
 
+    def announce_handoffs(engine: Engine, now: datetime) -> int:
+        with session_scope(engine) as session:
+            seen.purge(session=session, now=now)  # Slack request keys older than a day
+        return handoffs.announce_handoffs_job(
+            engine=engine, now=now, open_incidents=open_incidents_of_rotation
+        )
+
     return [
         Job("escalation", escalation_jobs.INTERVAL_SECONDS, escalations, "fired %d step(s)"),
         Job("rca-drafts", rca_jobs.INTERVAL_SECONDS, rca_drafts, "drafted %d RCA(s)"),
@@ -108,6 +117,7 @@ def leader_jobs(
             readiness_snapshots,
             "stored today's PRS snapshot of %d model(s)",
         ),
+        Job("handoffs", handoffs.INTERVAL_SECONDS, announce_handoffs, "announced %d hand-off(s)"),
     ]
 
 

@@ -13,11 +13,12 @@ from oncall.catalog.models import (
 )
 from oncall.escalation.models import Escalation
 from oncall.incidents.models import Alert, Incident, IncidentEvent
+from oncall.integrations.slack.seen import SeenSlackRequest
 from oncall.leases import Lease
 from oncall.outbox import OutboxMessage
 from oncall.rca.models import RcaActionItem, RcaDocument
 from oncall.readiness.models import ReadinessSnapshot, RecordedRun
-from oncall.rotations.models import CalendarToken, Override, Swap
+from oncall.rotations.models import CalendarToken, HandOff, Override, Swap
 
 metadata = SQLModel.metadata
 
@@ -27,6 +28,7 @@ __all__ = [
     "CatalogRevision",
     "Escalation",
     "EscalationPolicy",
+    "HandOff",
     "Incident",
     "IncidentEvent",
     "Lease",
@@ -40,6 +42,7 @@ __all__ = [
     "RecordedRun",
     "Rotation",
     "Route",
+    "SeenSlackRequest",
     "Swap",
     "Team",
     "metadata",

@@ -62,6 +62,8 @@ class Rotation(SQLModel, table=True):
     timezone: str
     # The layers exactly as declared (name, members, start, shift, restrict): shifts are computed.
     layers: list[dict[str, Any]] = _json(list)
+    # The Slack user group (id) kept set to whoever is on call; None: no group.
+    slack_usergroup: str | None = Field(default=None, max_length=64)
     retired_at: datetime | None = _when()
 
 

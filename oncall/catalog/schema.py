@@ -73,6 +73,18 @@ def _check_routing_key(value: str) -> str:
     )
 
 
+_USERGROUP_RE = re.compile(r"^S[A-Z0-9]{2,31}$")
+
+
+def _check_usergroup(value: str) -> str:
+    if not _USERGROUP_RE.match(value):
+        raise ValueError(
+            f"bad slack_usergroup {value!r}: use the user group's id (such as S0GROWTHOC, "
+            "shown in the group's URL), not its @handle"
+        )
+    return value
+
+
 def _as_str(value: Any) -> Any:
     # YAML reads `start: 2026-01-05 10:00:00` as a datetime and ids such as 1234 as ints.
     if isinstance(value, datetime):
@@ -148,6 +160,8 @@ class RotationSpec(_Spec):
     id: Id
     team: Id
     timezone: TimeZone | None = None
+    # The Slack user group (its id, e.g. S0GROWTHOC) set to whoever is on call.
+    slack_usergroup: Annotated[str, AfterValidator(_check_usergroup)] | None = None
     layers: list[LayerSpec] = Field(min_length=1)
 
 

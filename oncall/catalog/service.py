@@ -72,6 +72,7 @@ def _rows(spec: CatalogSpec) -> dict[type[SQLModel], dict[str, dict[str, Any]]]:
             r.id: {
                 "team_id": r.team,
                 "timezone": r.timezone or default_tz,
+                "slack_usergroup": r.slack_usergroup,
                 "layers": [
                     {
                         "name": layer.name or str(index + 1),

@@ -280,3 +280,14 @@ def record_delivery_failure(
         kind=EventKind.delivery_failed,
         text=f"{what} failed for good: {error}"[:4000],
     )
+
+
+def open_incidents_of_rotation(session: Session, rotation_id: str) -> list[dict[str, Any]]:
+    """Incidents not resolved yet that were routed to a rotation (what a hand-off lists)."""
+    rows = session.exec(
+        select(Incident)
+        .where(Incident.rotation_id == rotation_id)
+        .where(Incident.status != IncidentStatus.resolved)
+        .order_by(col(Incident.id))
+    )
+    return [{"id": i.id, "title": i.title, "severity": i.severity} for i in rows]

@@ -69,6 +69,56 @@ def _page(message: Claimed, _about: str) -> str:
     )
 
 
+def _people(ids: Any) -> str:
+    return ", ".join(f"@{p}" for p in ids or []) or "nobody"
+
+
+def _notice(message: Claimed, _about: str) -> str:
+    p = message.payload
+    if p.get("topic") == "override":
+        return (
+            f"{_where(message)}: notice {p.get('rotation_id')}: override, @{p.get('person')} "
+            f"covers {p.get('start')} to {p.get('end')} (set by @{p.get('by')})"
+        )
+    if p.get("topic") == "swap":
+        return (
+            f"{_where(message)}: notice {p.get('rotation_id')}: swap, @{p.get('person')} takes "
+            f"the shift of {p.get('start')} from @{p.get('was')}"
+        )
+    open_ = ", ".join(f"#{i.get('id')}" for i in p.get("incidents") or []) or "none"
+    return (
+        f"{_where(message)}: notice hand-off of {p.get('rotation_id')}: "
+        f"@{p.get('incoming') or 'nobody'} now on call (was @{p.get('outgoing') or 'nobody'}); "
+        f"open incidents: {open_}"
+    )
+
+
+_DM_TOPICS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "handoff": lambda p: f"you are now on call for {p.get('rotation_id')}",
+    # The link is a secret: the console shows that it was sent, never the token.
+    "calendar": lambda p: "your personal calendar feed link (not shown here)",
+    "swap_request": lambda p: (
+        f"@{p.get('asker')} asks you to take their {p.get('rotation_id')} shift of "
+        f"{p.get('shift_start')} [Take it] [Decline]"
+    ),
+    "swap_taken": lambda p: f"@{p.get('by')} took your shift (swap {p.get('swap_id')})",
+    "swap_declined": lambda p: f"@{p.get('by')} declined swap {p.get('swap_id')}",
+    "swap_gone": lambda p: f"too late: @{p.get('by')} took that shift",
+}
+
+
+def _direct(message: Claimed, _about: str) -> str:
+    p = message.payload
+    topic = _DM_TOPICS.get(str(p.get("topic")))
+    return f"Slack DM @{p.get('person')}: " + (topic(p) if topic else str(p.get("topic")))
+
+
+def _usergroup(message: Claimed, _about: str) -> str:
+    p = message.payload
+    people = _people(p.get("people"))
+    return f"Slack user group {p.get('usergroup')} ({p.get('rotation_id')}) := {people}"
+
+
 # One dispatcher: what each kind of message would have been, as a line.
 _RENDER: dict[str, Callable[[Claimed, str], str]] = {
     MessageKind.post_incident: _post,
@@ -77,6 +127,9 @@ _RENDER: dict[str, Callable[[Claimed, str], str]] = {
     MessageKind.trigger: _page,
     MessageKind.acknowledge: _page,
     MessageKind.resolve: _page,
+    MessageKind.channel_notice: _notice,
+    MessageKind.direct_message: _direct,
+    MessageKind.usergroup_update: _usergroup,
 }
 
 

@@ -75,3 +75,15 @@ class CalendarToken(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     created_by: str = "cli"
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HandOff(SQLModel, table=True):
+    """Who a rotation's hand-off notices last announced as on call: the hand-off job compares
+    the final schedule with it and announces each change once."""
+
+    __tablename__ = "rotation_handoffs"
+
+    rotation_id: str = Field(primary_key=True, foreign_key="rotations.id", max_length=64)
+    person_id: str | None = Field(default=None, max_length=64)
+    since: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    announced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -16,6 +16,22 @@ from oncall.catalog.service import get_person, get_rotation
 from oncall.errors import InvalidRequest, NotAllowed
 
 
+def rotation_members(rotation: Rotation) -> set[str]:
+    """Everyone named in any layer of the rotation."""
+    return {m for layer in rotation.layers for m in layer.get("members", [])}
+
+
+def require_member_or_lead(*, session: Session, rotation: Rotation, by: str, what: str) -> None:
+    """Changes to a rotation from chat are for its members and its team's leads."""
+    if by in SYSTEM_ACTORS or by in rotation_members(rotation) or by in _leads(session, rotation):
+        return
+    allowed = sorted(rotation_members(rotation) | _leads(session, rotation))
+    raise NotAllowed(
+        f"only members of rotation {rotation.id} and its team's leads may {what} "
+        f"({', '.join(allowed)})"
+    )
+
+
 def _leads(session: Session, rotation: Rotation) -> set[str]:
     team = session.get(Team, rotation.team_id)
     return set(team.leads) if team else set()

@@ -1,0 +1,165 @@
+"""App Home: my next shifts (in my time zone), my open incidents with their buttons, who is on
+call now in my rotations, and buttons to ask for a swap or add an override.
+
+Published on `app_home_opened` and again after every action taken from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlmodel import Session, col, select
+
+from oncall.catalog.models import Rotation
+from oncall.catalog.service import get_person, list_rotations
+from oncall.incidents.models import Incident, IncidentStatus
+from oncall.integrations.slack.actions import Action
+from oncall.integrations.slack.bot import Bot
+from oncall.integrations.slack.commands import incident_line, local
+from oncall.integrations.slack.replies import refusal
+from oncall.rotations.permissions import rotation_members
+from oncall.rotations.queries import current_shift, person_shifts
+
+log = logging.getLogger(__name__)
+
+SHIFTS_AHEAD = timedelta(days=14)
+MAX_SHIFTS = 10
+MAX_INCIDENTS = 10  # each takes two blocks; a view holds at most 100
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
+
+
+def _button(label: str, action: Action, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action.value,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def incident_actions(incident: Incident) -> dict[str, Any]:
+    """The incident buttons (same action ids as the incident message)."""
+    value = str(incident.id)
+    elements = []
+    if incident.status == IncidentStatus.triggered:
+        elements.append(_button("Acknowledge", Action.acknowledge, value, "primary"))
+    elements.append(_button("Resolve", Action.resolve, value))
+    elements.append(_button("Escalate now", Action.escalate, value, "danger"))
+    return {"type": "actions", "block_id": f"incident-{incident.id}", "elements": elements}
+
+
+def home_view(bot: Bot, session: Session, me: str, notice: str | None = None) -> dict[str, Any]:
+    now = bot.now()
+    person = get_person(session=session, person_id=me)
+    blocks: list[dict[str, Any]] = []
+    if notice:
+        blocks += [_section(notice), {"type": "divider"}]
+    blocks.append(_header("My next shifts"))
+    shifts = person_shifts(session=session, person_id=me, start=now, end=now + SHIFTS_AHEAD)
+    lines = [
+        f"• {local(s.start, person.timezone)} → {local(s.end, person.timezone)} "
+        f"({s.rotation_id}{', swapped' if s.source == 'swap' else ''}"
+        f"{', override' if s.source == 'override' else ''})"
+        for s in shifts[:MAX_SHIFTS]
+    ]
+    blocks.append(
+        _section(
+            "\n".join(lines) + f"\n_times in {person.timezone}_"
+            if lines
+            else "No shifts in the next two weeks."
+        )
+    )
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "home-rotation",
+            "elements": [
+                _button("Ask for a swap", Action.home_swap, "swap"),
+                _button("Add an override", Action.home_override, "override"),
+            ],
+        }
+    )
+    blocks.append(_header("My open incidents"))
+    mine = list(
+        session.exec(
+            select(Incident)
+            .where(col(Incident.status) != IncidentStatus.resolved)
+            .where((col(Incident.assignee_id) == me) | (col(Incident.acknowledged_by) == me))
+            .order_by(col(Incident.id).desc())
+            .limit(MAX_INCIDENTS)
+        )
+    )
+    if not mine:
+        blocks.append(_section("None. :sunny:"))
+    for incident in mine:
+        blocks += [_section(incident_line(bot, session, incident)), incident_actions(incident)]
+    blocks.append(_header("On call now in my rotations"))
+    rotations: list[Rotation] = [
+        r for r in list_rotations(session=session) if me in rotation_members(r)
+    ]
+    lines = []
+    for rotation in rotations:
+        shift = current_shift(session=session, rotation_id=rotation.id, at=now)
+        who = bot.mention(session, shift.person_id if shift else None)
+        lines.append(f"*{rotation.id}*: {who}")
+    blocks.append(_section("\n".join(lines) or "You are in no rotation."))
+    return {"type": "home", "blocks": blocks}
+
+
+def publish_home(bot: Bot, client: WebClient, slack_user: str, notice: str | None = None) -> None:
+    """views.publish of the person's App Home (a short notice for one who is not in the
+    catalog)."""
+    try:
+        with bot.transaction() as session:
+            me = bot.person_id(session, slack_user)
+            view = home_view(bot, session, me, notice)
+    except Exception as exc:
+        view = {"type": "home", "blocks": [_section(refusal(exc))]}
+    try:
+        client.views_publish(user_id=slack_user, view=view)
+    except SlackApiError as exc:
+        log.warning("views.publish failed for %s: %s", slack_user, exc.response.get("error"))
+
+
+def register(app: App, bot: Bot) -> None:
+    from oncall.integrations.slack.modals import open_modal
+
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    def home_opened(client: WebClient, event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home":
+            publish_home(bot, client, event.get("user", ""))
+
+    app.event("app_home_opened")(ack=ack_only, lazy=[home_opened])
+
+    def open_from_home(name: str) -> Any:
+        def lazy(client: WebClient, body: dict[str, Any]) -> None:
+            open_modal(
+                bot,
+                client,
+                name=name,
+                trigger_id=body.get("trigger_id", ""),
+                slack_user=body.get("user", {}).get("id", ""),
+                prefill={},
+            )
+
+        return lazy
+
+    app.action(Action.home_swap.value)(ack=ack_only, lazy=[open_from_home("swap")])
+    app.action(Action.home_override.value)(ack=ack_only, lazy=[open_from_home("override")])

@@ -1,0 +1,314 @@
+"""The bot's own outbox kinds, rendered and sent to Slack: channel notices (hand-offs), direct
+messages (hand-off, swap requests and answers, the calendar link) and user group updates.
+
+Payloads name people by catalog id; `render` turns them into Slack user ids and text while the
+row is claimed, `send` makes the one Web API call, and `recorded` forgets what must not stay
+in the database once sent (a calendar link is a secret). `RENDERERS`, `SENDERS` and
+`RECORDED` map each kind to its function, for the Slack channel's handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from sqlalchemy import update
+from sqlmodel import Session
+
+from oncall.catalog.models import Person, Rotation
+from oncall.integrations.slack.actions import Action
+from oncall.outbox import (
+    OUTBOX,
+    Claimed,
+    Handler,
+    MessageKind,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+
+SlackCall = dict[str, Any]  # {"method": "chat.postMessage", "args": {...}}
+
+# Slack errors worth another try; every other error is permanent (shown, not repeated).
+_RETRYABLE = {
+    "ratelimited",
+    "message_limit_exceeded",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _person(session: Session, person_id: str | None) -> Person | None:
+    return session.get(Person, person_id) if person_id else None
+
+
+def _mention(session: Session, person_id: str | None) -> str:
+    person = _person(session, person_id)
+    if person is None:
+        return "nobody" if person_id is None else _escape(person_id)
+    return f"<@{person.slack_user}>" if person.slack_user else _escape(person.name)
+
+
+def _slack_user(session: Session, person_id: str | None) -> str:
+    person = _person(session, person_id)
+    if person is None or not person.slack_user:
+        raise PermanentDeliveryError(
+            f"person {person_id!r} has no slack_user in oncall.yaml; nothing to send to"
+        )
+    return person.slack_user
+
+
+def _local(session: Session, person_id: str | None, when: str) -> str:
+    person = _person(session, person_id)
+    instant = datetime.fromisoformat(when)
+    zone = person.timezone if person else "UTC"
+    return f"{instant.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} ({zone})"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def handoff_text(session: Session, p: Mapping[str, Any], *, you: bool = False) -> str:
+    incoming = "You are" if you else f"{_mention(session, p.get('incoming'))} is"
+    lines = [
+        f":arrows_counterclockwise: *{_escape(str(p.get('rotation_id')))}*: {incoming} now on "
+        f"call (was {_mention(session, p.get('outgoing'))})."
+    ]
+    incidents = list(p.get("incidents") or [])
+    if incidents:
+        lines.append(f"Still open ({len(incidents)}):")
+        lines += [
+            f"• #{i.get('id')} *{str(i.get('severity', '')).upper()}* "
+            f"{_escape(str(i.get('title', '')))}"
+            for i in incidents[:20]
+        ]
+        if len(incidents) > 20:
+            lines.append(f"…and {len(incidents) - 20} more")
+    else:
+        lines.append("No incidents are open.")
+    return "\n".join(lines)
+
+
+def _swap_shift(session: Session, p: Mapping[str, Any], person_id: str | None) -> str:
+    start = p.get("shift_start")
+    when = _local(session, person_id, start) if start else "a shift"
+    return f"{when} of *{_escape(str(p.get('rotation_id', '')))}* ({_escape(str(p.get('layer')))})"
+
+
+def _dm_text(session: Session, p: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The text and blocks of a direct message, by topic."""
+    topic = p.get("topic")
+    me = p.get("person")
+    if topic == "handoff":
+        text = handoff_text(session, p, you=True)
+        return text, [_section(text)]
+    if topic == "calendar":
+        text = (
+            ":calendar: Your personal on-call calendar feed (subscribe to it in your calendar "
+            f"app; keep it to yourself):\n{p.get('url')}"
+        )
+        return text, [_section(text)]
+    if topic == "swap_request":
+        who = _mention(session, p.get("asker"))
+        anyone = " (asked of everyone in the rotation: the first to take it gets it)"
+        text = (
+            f":incoming_envelope: {who} asks you to take their shift "
+            f"{_swap_shift(session, p, me)}{anyone if p.get('anyone') else ''}."
+        )
+        if p.get("note"):
+            text += f"\n> {_escape(str(p['note']))}"
+        buttons = {
+            "type": "actions",
+            "block_id": f"swap-{p.get('swap_id')}",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Take it"},
+                    "style": "primary",
+                    "action_id": Action.swap_take.value,
+                    "value": str(p.get("swap_id")),
+                },
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Decline"},
+                    "action_id": Action.swap_decline.value,
+                    "value": str(p.get("swap_id")),
+                },
+            ],
+        }
+        return text, [_section(text), buttons]
+    by = _mention(session, p.get("by"))
+    texts = {
+        "swap_taken": f":handshake: {by} took your shift (swap {p.get('swap_id')}).",
+        "swap_declined": f":x: {by} declined your swap request {p.get('swap_id')}.",
+        "swap_gone": f":hourglass: Too late: {by} already took that shift "
+        f"(swap {p.get('swap_id')}).",
+    }
+    text = texts.get(str(topic), f"{_escape(str(topic))}")
+    return text, [_section(text)]
+
+
+def change_text(session: Session, p: Mapping[str, Any]) -> str:
+    """An override or an agreed swap, in the team channel (times in the rotation's zone)."""
+    rotation = session.get(Rotation, p.get("rotation_id")) if p.get("rotation_id") else None
+    zone = ZoneInfo(rotation.timezone if rotation else "UTC")
+
+    def when(value: Any) -> str:
+        return f"{datetime.fromisoformat(str(value)).astimezone(zone):%a %d %b %H:%M}"
+
+    where = f"*{_escape(str(p.get('rotation_id')))}*"
+    if p.get("topic") == "override":
+        return (
+            f":calendar: {where}: {_mention(session, p.get('person'))} covers from "
+            f"{when(p.get('start'))} to {when(p.get('end'))} ({zone.key}), "
+            f"set by {_mention(session, p.get('by'))}."
+        )
+    return (
+        f":handshake: {where}: {_mention(session, p.get('person'))} takes the shift of "
+        f"{when(p.get('start'))} ({zone.key}, {_escape(str(p.get('layer')))}) from "
+        f"{_mention(session, p.get('was'))}."
+    )
+
+
+def render_channel_notice(session: Session, message: Claimed) -> SlackCall:
+    p = message.payload
+    topic = p.get("topic", "handoff")
+    text = handoff_text(session, p) if topic == "handoff" else change_text(session, p)
+    return {
+        "method": "chat.postMessage",
+        "args": {"channel": p.get("channel"), "text": text, "blocks": [_section(text)]},
+    }
+
+
+def render_direct_message(session: Session, message: Claimed) -> SlackCall:
+    p = message.payload
+    text, blocks = _dm_text(session, p)
+    replace = p.get("replace")
+    if replace:  # an earlier DM (a swap request) whose buttons give way to this
+        return {
+            "method": "chat.update",
+            "args": {
+                "channel": replace["channel"],
+                "ts": replace["ts"],
+                "text": text,
+                "blocks": blocks,
+            },
+        }
+    return {
+        "method": "chat.postMessage",
+        "args": {"channel": _slack_user(session, p.get("person")), "text": text, "blocks": blocks},
+    }
+
+
+def render_usergroup_update(session: Session, message: Claimed) -> SlackCall:
+    p = message.payload
+    users = [_slack_user(session, person) for person in p.get("people", [])]
+    return {
+        "method": "usergroups.users.update",
+        "args": {"usergroup": p.get("usergroup"), "users": ",".join(users)},
+    }
+
+
+def _safe(
+    render: Callable[[Session, Claimed], SlackCall],
+) -> Callable[[Session, Claimed], SlackCall]:
+    """Rendering runs for a whole claimed batch: a message that cannot be rendered carries
+    its refusal to `send`, which fails that row alone."""
+
+    def safe(session: Session, message: Claimed) -> SlackCall:
+        try:
+            return render(session, message)
+        except PermanentDeliveryError as exc:
+            return {"refused": str(exc)}
+
+    return safe
+
+
+RENDERERS: dict[str, Callable[[Session, Claimed], SlackCall]] = {
+    MessageKind.channel_notice: _safe(render_channel_notice),
+    MessageKind.direct_message: _safe(render_direct_message),
+    MessageKind.usergroup_update: _safe(render_usergroup_update),
+}
+
+
+def call_slack(client: WebClient, call: SlackCall) -> Mapping[str, Any]:
+    """One Web API call; Slack's answer mapped onto the outbox's retry rules."""
+    if "refused" in call:
+        raise PermanentDeliveryError(call["refused"])
+    try:
+        response = client.api_call(call["method"], json=call["args"])
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        error = str(exc.response.get("error") or status)
+        if status == 429:
+            after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                "retry-after"
+            )
+            wait = timedelta(seconds=int(after)) if after and str(after).isdigit() else None
+            raise RetryableDeliveryError(f"Slack 429 {error}", retry_after=wait) from None
+        if status >= 500 or error in _RETRYABLE:
+            raise RetryableDeliveryError(f"Slack {error}") from None
+        raise PermanentDeliveryError(f"Slack refused {call['method']}: {error}") from None
+    except (SlackRequestError, OSError) as exc:
+        raise RetryableDeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
+    data = response.data if isinstance(response.data, dict) else {}
+    return {k: data[k] for k in ("ts", "channel") if k in data}
+
+
+def _send(client: WebClient) -> Callable[[Claimed], Mapping[str, Any]]:
+    def send(message: Claimed) -> Mapping[str, Any]:
+        return call_slack(client, message.rendered)
+
+    return send
+
+
+def forget_calendar_link(session: Session, message: Claimed, _result: Mapping[str, Any]) -> None:
+    """A delivered calendar link is a secret: the outbox keeps only that it was sent."""
+    if message.payload.get("topic") == "calendar":
+        session.connection().execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == message.id)
+            .values(payload={**message.payload, "url": "(sent by DM)"})
+        )
+
+
+RECORDED: dict[str, Callable[[Session, Claimed, Mapping[str, Any]], None]] = {
+    MessageKind.direct_message: forget_calendar_link,
+}
+
+
+def SENDERS(client: WebClient) -> dict[str, Callable[[Claimed], Mapping[str, Any]]]:
+    """kind -> send, for the Slack channel's handler (one Web API client)."""
+    send = _send(client)
+    return {kind: send for kind in RENDERERS}
+
+
+def notices_handler(client: WebClient) -> Handler:
+    """A Slack channel handler for the bot's own kinds (what the Slack handler delegates to)."""
+    senders = SENDERS(client)
+
+    def render(session: Session, message: Claimed) -> Any:
+        render_kind = RENDERERS.get(message.kind)
+        if render_kind is None:
+            return {"refused": f"no Slack notice renders {message.kind}"}
+        return render_kind(session, message)
+
+    def send(message: Claimed) -> Mapping[str, Any]:
+        return senders.get(message.kind, senders[MessageKind.channel_notice])(message)
+
+    def recorded(session: Session, message: Claimed, result: Mapping[str, Any]) -> None:
+        hook = RECORDED.get(message.kind)
+        if hook is not None:
+            hook(session, message, result)
+
+    return Handler(send=send, render=render, recorded=recorded, name="slack")
