@@ -76,11 +76,21 @@ def test_a_retried_button_delivery_acts_once_even_after_the_double_click_window(
     assert len(outbox_rows(slack, MessageKind.trigger)) == 1
 
 
-def test_rca_button_answers_not_available_yet(slack: Slack) -> None:
+def test_rca_button_drafts_the_rca_once_and_links_it(slack: Slack) -> None:
     number = open_incident(slack)
     slack.press(Action.rca, str(number), user=TAKA)
     (reply,) = slack.stub.wait_for("chat.postEphemeral")
-    assert "not available yet" in reply["text"]
+    assert f"<https://oncall.example.com/rca/{number}|open the RCA>" in reply["text"]
+    assert "drafted it now" in reply["text"]
+    # The draft's link goes to the incident's thread, and the message gains its RCA button.
+    (thread,) = outbox_rows(slack, MessageKind.thread_message)
+    assert f"/rca/{number}" in thread.payload["text"]
+
+    slack.clock.advance(timedelta(seconds=30))
+    slack.press(Action.rca, str(number), user=RYAN, trigger_id="second-press")
+    replies = slack.stub.wait_for("chat.postEphemeral", 2)
+    assert "status *draft*" in replies[1]["text"]
+    assert len(outbox_rows(slack, MessageKind.thread_message)) == 1  # not drafted twice
 
 
 def test_a_button_pressed_by_someone_not_in_the_catalog_says_how_to_be_added(

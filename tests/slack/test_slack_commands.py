@@ -184,8 +184,42 @@ def test_calendar_sends_the_personal_feed_link_by_dm_once(slack: Slack) -> None:
 
 
 def test_capabilities_still_to_come_say_not_available_yet(slack: Slack) -> None:
-    for text in ("prs churn", "rca 1", "gpu", "insights growth-ds"):
+    for text in ("gpu", "insights growth-ds"):
         assert "not available yet" in slack.say(text)
+
+
+def test_prs_lists_the_models_and_one_models_gaps(slack: Slack) -> None:
+    table = slack.say("prs")
+    assert "MODEL" in table and "churn" in table and "ltv" in table
+    churn = slack.say("prs churn")
+    assert "declared evidence only (no snapshot yet)" in churn
+    assert "Top gaps:" in churn and "churn (growth-ds): PRS" in churn
+
+
+def test_prs_answers_from_the_latest_snapshot_when_there_is_one(slack: Slack) -> None:
+    from oncall.readiness.service import take_snapshot
+
+    with Session(slack.engine) as s:
+        take_snapshot(s, "churn", now=slack.clock())
+        s.commit()
+    slack.clock.advance(timedelta(hours=1))
+    assert f"snapshot of {slack.clock() - timedelta(hours=1):%Y-%m-%d %H:%M} UTC" in slack.say(
+        "prs churn"
+    )
+
+
+def test_prs_of_an_unknown_model_or_too_many_arguments_is_refused(slack: Slack) -> None:
+    assert "nope" in slack.say("prs nope")
+    assert "one model id at most" in slack.say("prs churn ltv")
+
+
+def test_rca_drafts_and_links_the_incidents_rca(slack: Slack) -> None:
+    number = open_incident(slack)
+    text = slack.say(f"rca {number}")
+    assert f"https://oncall.example.com/rca/{number}" in text and "drafted it now" in text
+    assert "not an incident number" in slack.say("rca abc")
+    assert "such as `/oncall rca 12`" in slack.say("rca")
+    assert "999" in slack.say("rca 999")
 
 
 def test_an_override_is_shown_in_the_team_channel(slack: Slack) -> None:

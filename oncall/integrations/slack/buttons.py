@@ -57,8 +57,7 @@ def _escalate(bot: Bot, session: Session, me: str, incident_id: int) -> str:
 
 
 def _rca(bot: Bot, session: Session, me: str, incident_id: int) -> str:
-    incidents.get_incident(session=session, incident_id=incident_id)
-    return later.rca(bot, me, [str(incident_id)])
+    return later.rca(bot, session, me, [str(incident_id)])
 
 
 INCIDENT_BUTTONS: dict[Action, tuple[Change, bool]] = {

@@ -418,10 +418,10 @@ def calendar(bot: Bot, call: Invocation) -> Reply:
     return Reply(answer(bot, call.user_id, work, usage=call.usage))
 
 
-def _later(what: Callable[[Bot, str, list[str]], str]) -> Run:
+def _later(what: Callable[[Bot, Session, str, list[str]], str]) -> Run:
     def run(bot: Bot, call: Invocation) -> Reply:
-        def work(_session: Session, me: str) -> str:
-            return what(bot, me, call.args)
+        def work(session: Session, me: str) -> str:
+            return what(bot, session, me, call.args)
 
         return Reply(answer(bot, call.user_id, work, usage=call.usage))
 
