@@ -12,7 +12,7 @@ from oncall.catalog.models import (
     Team,
 )
 from oncall.escalation.models import Escalation
-from oncall.incidents.models import Alert, Incident, IncidentEvent
+from oncall.incidents.models import Alert, Incident, IncidentEvent, IncidentStorm
 from oncall.leases import Lease
 from oncall.outbox import OutboxMessage
 from oncall.rca.models import RcaActionItem, RcaDocument
@@ -28,6 +28,7 @@ __all__ = [
     "EscalationPolicy",
     "Incident",
     "IncidentEvent",
+    "IncidentStorm",
     "Lease",
     "Model",
     "OutboxMessage",

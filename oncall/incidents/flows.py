@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from oncall.catalog.models import Team
 from oncall.escalation.service import Step
+from oncall.incidents import storms
 from oncall.incidents.models import EventKind, Incident
 from oncall.incidents.timeline import add_event
 from oncall.outbox import Channel, MessageKind, enqueue
@@ -29,14 +30,22 @@ def team_channel(session: Session, team_id: str | None) -> str | None:
 
 
 def incident_opened(*, session: Session, incident: Incident, now: datetime) -> None:
-    """Post the incident message in its channel (the message mentions the assignee)."""
+    """Post the incident message in its channel (the message mentions the assignee), or,
+    in a storm, show the incident on the channel's storm message (`storm` in the payload)."""
     if incident.slack_channel is None:
         incident.slack_channel = team_channel(session, incident.team_id)
+    payload: dict[str, object] = {"channel": incident.slack_channel}
+    if incident.slack_channel is not None:
+        storm_id = storms.gather(
+            session=session, incident=incident, channel=incident.slack_channel, now=now
+        )
+        if storm_id is not None:
+            payload["storm"] = storm_id
     enqueue(
         session=session,
         channel=Channel.slack,
         kind=MessageKind.post_incident,
-        payload={"channel": incident.slack_channel},
+        payload=payload,
         incident_id=incident.id,
         now=now,
     )
