@@ -3,7 +3,8 @@ dashboard point people to."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import re
+from urllib.parse import quote, urljoin, urlsplit
 
 from oncall.config import Settings
 
@@ -31,3 +32,22 @@ def slack_channel_url(channel_id: str | None) -> str | None:
     if not channel_id:
         return None
     return f"https://slack.com/app_redirect?channel={quote(channel_id, safe='')}"
+
+
+_UNSAFE_IN_LINK = re.compile(r"[\s<>|\"']")
+
+
+def safe_url(url: str | None, *, base: str | None = None) -> str | None:
+    """An http(s) URL fit for a link, or None: links rendered from alert data keep only
+    http and https. A relative URL (a runbook such as `runbooks/model-drift.md`) resolves
+    against `base` (ONCALL_PUBLIC_URL)."""
+    if not url:
+        return None
+    url = url.strip()
+    if base and not urlsplit(url).scheme:
+        url = urljoin(base.rstrip("/") + "/", url)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    # Characters that would end a link early (Slack's `<url|label>`, an HTML attribute).
+    return _UNSAFE_IN_LINK.sub(lambda m: quote(m.group(0)), url)

@@ -11,6 +11,7 @@ def routers() -> list[APIRouter]:
         dashboard,
         health,
         incidents,
+        pages,
         rotations,
         runbooks,
         slack,
@@ -25,5 +26,6 @@ def routers() -> list[APIRouter]:
         calendar.router,
         runbooks.router,
         dashboard.router,
+        pages.router,
         slack.router,
     ]

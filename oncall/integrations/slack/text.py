@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from urllib.parse import quote, urljoin, urlsplit
+
+from oncall import links
 
 # Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks).
 MAX_BLOCKS = 50
@@ -22,7 +23,6 @@ MAX_FALLBACK_TEXT = 4000  # the `text` of a message with blocks: notifications a
 
 ELLIPSIS = "…"
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_UNSAFE_IN_LINK = re.compile(r"[\s<>|]")
 
 
 def escape(text: str) -> str:
@@ -60,20 +60,11 @@ def plain(text: str, limit: int) -> str:
 
 
 def safe_url(url: str | None, *, base: str | None = None) -> str | None:
-    """An http(s) URL fit for a link, or None. A relative URL (a runbook such as
-    `runbooks/model-drift.md`) is resolved against `base` (ONCALL_PUBLIC_URL)."""
-    if not url:
+    """An http(s) URL fit for a link, or None (see `oncall.links.safe_url`)."""
+    found = links.safe_url(url, base=base)
+    if found is None or len(found) > MAX_BUTTON_URL:
         return None
-    url = url.strip()
-    if base and not urlsplit(url).scheme:
-        url = urljoin(base.rstrip("/") + "/", url)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    if len(url) > MAX_BUTTON_URL:
-        return None
-    # Characters that would end a `<url|label>` early are percent-encoded.
-    return _UNSAFE_IN_LINK.sub(lambda m: quote(m.group(0)), url)
+    return found
 
 
 def link(url: str | None, label: str, *, base: str | None = None) -> str:
