@@ -1,0 +1,35 @@
+"""`oncall serve`'s own background work delivers to Slack: the webhook's commit wakes the
+outbox worker, which posts; an ack through the API becomes a chat.update of that post."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+from slack_helpers import fire, incident, payload
+from slack_stub import SlackStub
+from sqlalchemy.engine import Engine
+
+from oncall.app import create_app
+from oncall.clock import system_clock
+from oncall.config import Settings
+
+
+def test_the_service_posts_then_updates_through_its_own_worker(
+    catalog: Engine, slack_settings: Settings, stub: SlackStub
+) -> None:
+    app = create_app(slack_settings, engine=catalog, clock=system_clock, background=True)
+    with TestClient(app) as client:
+        incident_id = fire(client, payload("drift-firing"))
+        [post] = stub.wait_for("chat.postMessage")
+        assert post.body["channel"] == "C0GROWTH01"
+        deadline = time.monotonic() + 10
+        while incident(catalog, incident_id).slack_ts is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ts = incident(catalog, incident_id).slack_ts
+        assert ts is not None
+
+        client.post(f"/api/v1/incidents/{incident_id}/ack", json={"by": "taka"})
+        [update] = stub.wait_for("chat.update")
+        assert update.body["ts"] == ts
+        assert "<@U0TAKA0001>" in str(update.body["blocks"])
