@@ -35,28 +35,21 @@ def upgrade() -> None:
         sa.Column("slack_ts", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("incident_storms", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_incident_storms_channel"), ["channel"], unique=False)
+    op.create_index("ix_incident_storms_channel", "incident_storms", ["channel"], unique=False)
 
-    with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "slack_channel_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
-            )
-        )
-        batch_op.add_column(sa.Column("storm_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key(
-            "fk_incidents_storm_id_incident_storms", "incident_storms", ["storm_id"], ["id"]
-        )
+    # Plain ALTER TABLE, also on SQLite: a batch copy would drop and re-create `incidents`,
+    # which the foreign keys of alerts, events, outbox and escalations forbid.
+    op.add_column(
+        "incidents",
+        sa.Column("slack_channel_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    )
+    op.add_column("incidents", sa.Column("storm_id", sa.Integer(), nullable=True))
+    op.create_index("ix_incidents_storm_id", "incidents", ["storm_id"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_incidents_storm_id_incident_storms", type_="foreignkey")
-        batch_op.drop_column("storm_id")
-        batch_op.drop_column("slack_channel_id")
-
-    with op.batch_alter_table("incident_storms", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_incident_storms_channel"))
-
+    op.drop_index("ix_incidents_storm_id", table_name="incidents")
+    op.drop_column("incidents", "storm_id")
+    op.drop_column("incidents", "slack_channel_id")
+    op.drop_index("ix_incident_storms_channel", table_name="incident_storms")
     op.drop_table("incident_storms")

@@ -90,7 +90,8 @@ class Incident(SQLModel, table=True):
     # The channel id Slack answered the post with: chat.update needs the id, not a name.
     slack_channel_id: str | None = Field(default=None, max_length=64)
     # Set when the incident opened inside a storm and is shown on the storm's message.
-    storm_id: int | None = Field(default=None, foreign_key="incident_storms.id")
+    # (No foreign key: SQLite adds a referencing column only by copying `incidents`.)
+    storm_id: int | None = Field(default=None, index=True)
     delivery_error: str | None = None
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 

@@ -34,7 +34,7 @@ def block_lines(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
     for block in blocks:
         kind = block.get("type")
         if kind == "header":
-            lines.append(str(block["text"]["text"]).upper())
+            lines.append(f"== {block['text']['text']} ==")
         elif kind == "section":
             if "text" in block:
                 lines.extend(mrkdwn_to_text(block["text"]["text"]).splitlines())
