@@ -17,7 +17,6 @@ from alembic import op
 
 import oncall.db
 
-
 revision: str = "0005"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None

@@ -165,9 +165,9 @@ def _notify(
         )
         return f"reminded {person or 'nobody (no one on call)'}"
     if kind == "pagerduty":
-        page(session=session, incident=incident, now=now, action=MessageKind.trigger, run=run)
         if not opening:  # the incident message shows it was escalated (an opening post does)
             incident_changed(session=session, incident=incident, now=now, reason="escalated")
+        page(session=session, incident=incident, now=now, action=MessageKind.trigger, run=run)
         return "paged PagerDuty"
     if kind == "team_channel":
         thread_message(
