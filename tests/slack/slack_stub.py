@@ -15,6 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+AUTH_TEST = {
+    "ok": True,
+    "url": "https://oncall-test.slack.com/",
+    "team": "oncall-test",
+    "user": "oncall",
+    "team_id": "T0TEST0001",
+    "user_id": "U0BOT00001",
+    "bot_id": "B0BOT00001",
+}
+
 
 @dataclass
 class Call:
@@ -96,6 +106,8 @@ class SlackStub:
                 return Answer(
                     body={"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}
                 )
+            if method == "auth.test":
+                return Answer(body=AUTH_TEST)
             return Answer()
 
     def of(self, method: str) -> list[Call]:
