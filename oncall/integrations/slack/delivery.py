@@ -142,11 +142,13 @@ def storm_message(session: Session, storm: IncidentStorm, ctx: Context) -> Storm
     )
 
 
-def _superseded(session: Session, claimed: Claimed, incident_ids: list[int]) -> int | None:
+def _superseded(
+    session: Session, claimed: Claimed, incident_ids: list[int], *, storm: bool = False
+) -> int | None:
     """A later Slack row, still to deliver, that renders the same message (so this one
     need not be sent): an update of the same incident, or any row of the same storm."""
     kinds = [str(MessageKind.update_incident)]
-    if len(incident_ids) > 1 or claimed.payload.get("storm") is not None:
+    if storm:  # a member's post renders the whole storm message too
         kinds.append(str(MessageKind.post_incident))
     later = session.connection().execute(
         select_columns(OUTBOX.c.id)
@@ -190,7 +192,7 @@ def _storm_call(session: Session, claimed: Claimed, storm_id: int, ctx: Context)
         raise PermanentDeliveryError(f"storm {storm_id} no longer exists")
     message = storm_message(session, storm, ctx)
     ids = [i.id for i in message.incidents if i.id is not None]
-    later = _superseded(session, claimed, ids)
+    later = _superseded(session, claimed, ids, storm=True)
     channel = storm.slack_channel_id or storm.channel
     if later is not None:
         return SlackCall("chat.update", channel=channel, skip=f"superseded by #{later}")
