@@ -188,6 +188,35 @@ def test_rapid_changes_become_one_update_of_the_stored_ts_with_the_latest_state(
     assert len(stub.of("chat.postMessage")) == 1
 
 
+def test_changes_within_seconds_of_the_last_update_wait_and_go_as_one(
+    app_client: TestClient,
+    catalog: Engine,
+    slack_settings: Settings,
+    clock: FrozenClock,
+    stub: SlackStub,
+) -> None:
+    slack = handler(slack_settings, catalog, clock)  # one process: it remembers its updates
+    incident_id = fire(app_client, payload("batch-failure-firing"))
+    deliver(slack_settings, catalog, clock, slack)
+    clock.advance(timedelta(seconds=1))
+    app_client.post(f"/api/v1/incidents/{incident_id}/ack", json={"by": "ryan"})
+    waiting = deliver(slack_settings, catalog, clock, slack)
+    assert (waiting.deferred, waiting.delivered) == (1, 0)
+    clock.advance(timedelta(seconds=1))
+    app_client.post(f"/api/v1/incidents/{incident_id}/resolve", json={"by": "emily"})
+    assert deliver(slack_settings, catalog, clock, slack).claimed == 0  # not due yet
+    assert stub.of("chat.update") == []
+
+    clock.advance(timedelta(seconds=1))  # 3 s after the post
+    deliver(slack_settings, catalog, clock, slack)
+    [update] = stub.of("chat.update")
+    assert "*Resolved* by" in "\n".join(texts(update.body["blocks"]))
+    with Session(catalog) as s:
+        rows = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "update_incident"))
+        # Waiting is not failing: no error recorded, no attempt counted against the row.
+        assert [(r.last_error, r.attempts) for r in rows] == [(None, 1), (None, 1)]
+
+
 def test_the_state_line_says_who_acknowledged_and_the_rca_button_appears_once_an_rca_exists(
     app_client: TestClient,
     catalog: Engine,

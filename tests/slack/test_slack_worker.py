@@ -29,7 +29,12 @@ def test_the_service_posts_then_updates_through_its_own_worker(
         ts = incident(catalog, incident_id).slack_ts
         assert ts is not None
 
+        # Three changes in quick succession, just after the post: one update, the latest state.
         client.post(f"/api/v1/incidents/{incident_id}/ack", json={"by": "taka"})
-        [update] = stub.wait_for("chat.update")
+        client.post(f"/api/v1/incidents/{incident_id}/escalate", json={"by": "taka"})
+        client.post(f"/api/v1/incidents/{incident_id}/resolve", json={"by": "taka"})
+        [update] = stub.wait_for("chat.update", timeout=15)
+        time.sleep(1.0)  # nothing else follows
+        assert len(stub.of("chat.update")) == 1
         assert update.body["ts"] == ts
-        assert "<@U0TAKA0001>" in str(update.body["blocks"])
+        assert "*Resolved* by <@U0TAKA0001>" in str(update.body["blocks"])

@@ -47,6 +47,7 @@ from oncall.integrations.slack.client import web_client
 from oncall.outbox import (
     OUTBOX,
     Claimed,
+    DeferredDelivery,
     Handler,
     MessageKind,
     PermanentDeliveryError,
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 POST_INTERVAL_SECONDS = 1.0
 # When a thread reply waits for its storm message to be posted.
 WAIT_FOR_MESSAGE = timedelta(seconds=2)
+# Changes to one message within this time of its last post or update become one update,
+# sent when the time is up, with the state as it is then.
+COALESCE = timedelta(seconds=3)
 
 
 @dataclass(frozen=True)
@@ -425,6 +429,18 @@ def slack_handler(
     """The Slack channel's Handler: render -> send -> recorded (see the module docstring)."""
     client = client or web_client(settings)
     pacer = pacer or Pacer()
+    # When each message was last posted or updated by this process (coalescing window).
+    last_sent: dict[tuple[str, int], datetime] = {}
+    guard = threading.Lock()
+
+    def coalesce(target: tuple[str, int]) -> None:
+        with guard:
+            last = last_sent.get(target)
+        waited = clock() - last if last is not None else COALESCE
+        if waited < COALESCE:
+            raise DeferredDelivery(
+                "coalescing changes to one message", retry_after=COALESCE - waited
+            )
 
     def render(session: Session, claimed: Claimed) -> SlackCall | Exception:
         sender = SENDERS.get(claimed.kind)
@@ -449,6 +465,8 @@ def slack_handler(
                 method = "chat.update"
                 args = {k: v for k, v in args.items() if not k.startswith("unfurl")}
                 args.update(channel=channel_id or args["channel"], ts=ts)
+        if method == "chat.update" and call.ts_of is not None:
+            coalesce(call.ts_of)
         if call.thread_of is not None:
             channel_id, ts = _stored_ts(engine, call.thread_of)
             if ts is None:
@@ -465,6 +483,9 @@ def slack_handler(
             raise classify(exc, call, claimed.id) from exc
         except SlackClientError as exc:  # no answer at all: a network problem
             raise RetryableDeliveryError(f"Slack {method}: {exc}") from exc
+        if call.ts_of is not None:
+            with guard:
+                last_sent[call.ts_of] = clock()
         return {
             "method": method,
             "channel": response.get("channel") or args.get("channel"),
