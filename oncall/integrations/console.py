@@ -10,8 +10,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlmodel import Session
+from sqlmodel import Session, col
+from sqlmodel import select as select_people_of
 
+from oncall.catalog.models import Person
 from oncall.clock import Clock, system_clock
 from oncall.config import Settings
 from oncall.incidents.models import Incident
@@ -85,9 +87,19 @@ def _slack_rendition(
 ) -> list[str] | None:
     """A Slack row as the message would look: `Slack C…: post` and the message's lines
     (blocks and buttons as text); None when a later row supersedes it (coalesced)."""
-    from oncall.integrations.slack.delivery import SENDERS, Context
-    from oncall.integrations.slack.rendition import message_lines
+    from oncall.integrations.slack.delivery import SENDERS, Context, thread_text
+    from oncall.integrations.slack.rendition import message_lines, mrkdwn_to_text
 
+    names = {
+        p.slack_user: p.name
+        for p in session.exec(select_people_of(Person).where(col(Person.slack_user).is_not(None)))
+        if p.slack_user
+    }
+    incident = session.get(Incident, message.incident_id) if message.incident_id else None
+    if message.kind == MessageKind.thread_message and incident is not None:
+        # The console posts nothing, so there is no thread: show the reply itself.
+        text = mrkdwn_to_text(thread_text(session, incident, message.payload), names)
+        return [f"Slack {incident.slack_channel or '(no channel)'}: thread {text}"]
     sender = SENDERS.get(message.kind)
     if sender is None:
         return [describe(session, message)]
@@ -102,7 +114,7 @@ def _slack_rendition(
         verb = "thread"
     elif message.kind == MessageKind.update_incident and verb == "post":
         verb = "update"
-    return [f"Slack {call.channel or '(no channel)'}: {verb}", *message_lines(call.args)]
+    return [f"Slack {call.channel or '(no channel)'}: {verb}", *message_lines(call.args, names)]
 
 
 def describe(session: Session, message: Claimed) -> str:

@@ -257,11 +257,9 @@ def update_incident(session: Session, claimed: Claimed, ctx: Context) -> SlackCa
     return SlackCall("chat.update", args, channel=channel, ts_of=("incident", incident.id or 0))
 
 
-def thread_message(session: Session, claimed: Claimed, ctx: Context) -> SlackCall:
-    """A reply in the incident's thread. Only the payload's `mention` (person ids) and
-    `here` call anyone; the text itself is escaped, so it can ping nobody."""
-    incident = _incident(session, claimed)
-    payload = claimed.payload
+def thread_text(session: Session, incident: Incident, payload: Mapping[str, Any]) -> str:
+    """A thread reply's text. Only the payload's `mention` (person ids) and `here` call
+    anyone; the text itself is escaped, so it can ping nobody."""
     mentioned = [str(p) for p in payload.get("mention") or []]
     people = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(mentioned)))}
     calls = [
@@ -271,9 +269,15 @@ def thread_message(session: Session, claimed: Claimed, ctx: Context) -> SlackCal
     if payload.get("here"):
         calls.insert(0, "<!here>")
     body = t.escape(str(payload.get("text", "")))
-    if incident.storm_id is not None:
+    if incident.storm_id is not None:  # under the storm message: say which incident
         body = f"#{incident.id} {t.escape(t.one_line(incident.title))}: {body}"
-    text = t.truncate(" ".join([*calls, body]), t.MAX_FALLBACK_TEXT)
+    return t.truncate(" ".join([*calls, body]), t.MAX_FALLBACK_TEXT)
+
+
+def thread_message(session: Session, claimed: Claimed, ctx: Context) -> SlackCall:
+    """A reply in the incident's thread (the storm message's, for a storm incident)."""
+    incident = _incident(session, claimed)
+    text = thread_text(session, incident, claimed.payload)
     if incident.storm_id is not None:
         storm = session.get(IncidentStorm, incident.storm_id)
         channel = (storm.slack_channel_id or storm.channel) if storm else _channel(incident)

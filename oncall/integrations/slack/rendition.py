@@ -14,11 +14,13 @@ _SPECIAL = re.compile(r"<!(here|channel|everyone)>")
 _EMOJI = re.compile(r":[a-z0-9_+-]+: ?")
 
 
-def mrkdwn_to_text(text: str) -> str:
-    """Slack mrkdwn as plain text: `label (url)`, `@U…`, dates in their fallback (UTC)."""
+def mrkdwn_to_text(text: str, names: Mapping[str, str] | None = None) -> str:
+    """Slack mrkdwn as plain text: `label (url)`, `@Name` for a mention (`@U…` for a Slack
+    user not in `names`), dates in their fallback (UTC)."""
+    known = names or {}
     text = _DATE.sub(lambda m: m.group(1), text)
     text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1).replace('&amp;', '&')})", text)
-    text = _MENTION.sub(lambda m: f"@{m.group(1)}", text)
+    text = _MENTION.sub(lambda m: f"@{known.get(m.group(1), m.group(1))}", text)
     text = _SPECIAL.sub(lambda m: f"@{m.group(1)}", text)
     text = _EMOJI.sub("", text).replace("*", "").replace("`", "")
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -28,8 +30,14 @@ def _buttons(elements: Sequence[Mapping[str, Any]]) -> str:
     return " ".join(f"[{e.get('text', {}).get('text', '?')}]" for e in elements)
 
 
-def block_lines(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
+def block_lines(
+    blocks: Sequence[Mapping[str, Any]], names: Mapping[str, str] | None = None
+) -> list[str]:
     """One or more lines per block, in order."""
+
+    def mrkdwn_to_text(text: str) -> str:
+        return _as_text(text, names)
+
     lines: list[str] = []
     for block in blocks:
         kind = block.get("type")
@@ -50,9 +58,12 @@ def block_lines(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def message_lines(args: Mapping[str, Any]) -> list[str]:
+_as_text = mrkdwn_to_text
+
+
+def message_lines(args: Mapping[str, Any], names: Mapping[str, str] | None = None) -> list[str]:
     """A chat.postMessage / chat.update body as text: its blocks, else its text."""
     blocks = args.get("blocks")
     if blocks:
-        return block_lines(blocks)
-    return mrkdwn_to_text(str(args.get("text", ""))).splitlines() or [""]
+        return block_lines(blocks, names)
+    return mrkdwn_to_text(str(args.get("text", "")), names).splitlines() or [""]
