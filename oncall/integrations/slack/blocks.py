@@ -35,7 +35,10 @@ MAX_RUNBOOKS = 3
 # Incidents listed with their own buttons on a storm message: two blocks each, under 50.
 STORM_LISTED = 20
 
-_DRIFT_SCORE = re.compile(r"drift score[^0-9-]{0,40}(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+# "Drift score 0.9 for model churn", "The highest feature drift score of model churn is 0.73"
+_DRIFT_SCORE = re.compile(
+    r"drift[ _]score(?: of model \S+)?(?: is)?\s*[:=]?\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)

@@ -454,6 +454,9 @@ def slack_handler(
             return sender(session, claimed, Context(settings=settings, now=clock()))
         except PermanentDeliveryError as exc:
             return exc  # raised in `send`, where the outbox records failures
+        except Exception as exc:  # a row that cannot be rendered must not hold up the batch
+            log.exception("slack: cannot render outbox row #%s (%s)", claimed.id, claimed.kind)
+            return RetryableDeliveryError(f"cannot render the message: {exc!r}")
 
     def send(claimed: Claimed) -> Mapping[str, Any]:
         call = claimed.rendered
