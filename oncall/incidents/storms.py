@@ -6,13 +6,15 @@ the decision (`storm` in its payload) and the clock is the caller's `now`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
-from oncall.incidents.models import Incident, IncidentStorm
+from oncall.incidents.models import Incident, IncidentStatus, IncidentStorm
 
 # More than this many incidents opening in one channel within WINDOW make a storm.
 OWN_MESSAGES = 3
@@ -53,10 +55,57 @@ def gather(*, session: Session, incident: Incident, channel: str, now: datetime)
     return storm.id
 
 
-def members(*, session: Session, storm_id: int) -> list[Incident]:
-    """The storm's incidents, oldest first."""
-    return list(
+@dataclass(frozen=True)
+class StormSummary:
+    """How many incidents a storm holds, by status, severity and model, and the first ones."""
+
+    total: int
+    open: int
+    severities: dict[str, int]
+    models: dict[str, int]
+    listed: list[Incident]
+
+
+def summary(*, session: Session, storm_id: int, listed: int) -> StormSummary:
+    """Counts in SQL, and only the first `listed` incidents loaded: a storm may hold
+    thousands of incidents (a cluster failure), and its message is rendered often."""
+    rows = (
+        session.connection()
+        .execute(
+            select_columns(
+                INCIDENTS.c.status,
+                INCIDENTS.c.severity,
+                func.coalesce(INCIDENTS.c.model_id, INCIDENTS.c.team_id, "unrouted"),
+                func.count(),
+            )
+            .where(INCIDENTS.c.storm_id == storm_id)
+            .group_by(
+                INCIDENTS.c.status,
+                INCIDENTS.c.severity,
+                func.coalesce(INCIDENTS.c.model_id, INCIDENTS.c.team_id, "unrouted"),
+            )
+        )
+        .all()
+    )
+    severities: dict[str, int] = {}
+    models: dict[str, int] = {}
+    total = opened = 0
+    for status, severity, model, count in rows:
+        total += count
+        opened += count if status != IncidentStatus.resolved else 0
+        severities[severity] = severities.get(severity, 0) + count
+        models[model] = models.get(model, 0) + count
+    first = list(
         session.exec(
-            select(Incident).where(Incident.storm_id == storm_id).order_by(col(Incident.id))
+            select(Incident)
+            .where(Incident.storm_id == storm_id)
+            .order_by(col(Incident.id))
+            .limit(listed)
         )
     )
+    return StormSummary(total, opened, severities, models, first)
+
+
+def member_ids(storm_id: int) -> Any:
+    """The storm's incident ids, as a subquery."""
+    return select_columns(INCIDENTS.c.id).where(INCIDENTS.c.storm_id == storm_id)

@@ -132,13 +132,17 @@ def test_any_alert_text_stays_within_block_kit_limits(
 
 
 def test_a_storm_of_a_hundred_incidents_fits_in_one_message() -> None:
-    incidents = [an_incident(id=i, title=f"node {i} " + "x" * 500) for i in range(1, 101)]
+    incidents = [an_incident(id=i, title=f"node {i} " + "x" * 500) for i in range(1, 21)]
     blocks = storm_blocks(
         StormMessage(
             storm_id=1,
             channel="C0MLPLAT01",
             started_at=T0,
-            incidents=incidents,
+            total=100,
+            open=99,
+            severities={"critical": 100},
+            models={f"node-{i}": 1 for i in range(100)},
+            listed=incidents,
             has_rca=frozenset(),
             incident_urls={
                 i.id or 0: f"https://oncall.example.com/incidents/{i.id}" for i in incidents
@@ -149,4 +153,6 @@ def test_a_storm_of_a_hundred_incidents_fits_in_one_message() -> None:
     )
     assert len(blocks) <= t.MAX_BLOCKS
     assert all(len(b["text"]["text"]) <= t.MAX_SECTION_TEXT for b in blocks if "text" in b)
+    assert "100 incidents (99 open)" in blocks[0]["text"]["text"]
+    assert "… (90 more)" in blocks[1]["text"]["text"]
     assert "…and 80 more" in blocks[-1]["elements"][0]["text"]

@@ -285,7 +285,11 @@ class StormMessage:
     storm_id: int
     channel: str
     started_at: datetime
-    incidents: Sequence[Incident]
+    total: int
+    open: int
+    severities: Mapping[str, int]
+    models: Mapping[str, int]
+    listed: Sequence[Incident]  # the first incidents, shown with their buttons
     has_rca: frozenset[int]
     incident_urls: Mapping[int, str]
     dashboard_url: str
@@ -295,23 +299,20 @@ class StormMessage:
 def storm_blocks(message: StormMessage) -> list[Block]:
     """One message for a burst of incidents in a channel: how many, severities, models, and
     each incident with its id, link and buttons (as many as Block Kit allows)."""
-    incidents = list(message.incidents)
-    open_count = sum(1 for i in incidents if i.status != IncidentStatus.resolved)
-    severities = _tally(i.severity for i in incidents)
-    models = _tally(i.model_id or i.labels.get("cluster") or "unrouted" for i in incidents)
-    header = f"Incident storm: {len(incidents)} incidents ({open_count} open)"
+    header = f"Incident storm: {message.total} incidents ({message.open} open)"
     summary = (
-        f":thunder_cloud_and_rain: *{len(incidents)} incidents* opened here since "
+        f":thunder_cloud_and_rain: *{message.total} incidents* opened here since "
         f"{t.date(message.started_at, token='{time}')} "
         f"({t.relative(message.started_at, message.now)}); gathered in this one message.\n"
-        f"*Severities:* {t.escape(severities)}\n*Models:* {t.escape(models)}"
+        f"*Severities:* {t.escape(_tally(message.severities))}\n"
+        f"*Models:* {t.escape(_tally(message.models))}"
     )
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": t.plain(header, t.MAX_HEADER)}},
         _section(summary),
         {"type": "divider"},
     ]
-    listed = incidents[:STORM_LISTED]
+    listed = list(message.listed)[:STORM_LISTED]
     for incident in listed:
         url = message.incident_urls.get(incident.id or 0, message.dashboard_url)
         line = (
@@ -323,7 +324,7 @@ def storm_blocks(message: StormMessage) -> list[Block]:
         buttons = incident_buttons(incident, has_rca=(incident.id or 0) in message.has_rca)
         if buttons["elements"]:
             blocks.append(buttons)
-    rest = len(incidents) - len(listed)
+    rest = message.total - len(listed)
     if rest > 0:
         blocks.append(
             {
@@ -341,14 +342,12 @@ def storm_blocks(message: StormMessage) -> list[Block]:
 
 
 def storm_text(message: StormMessage) -> str:
-    return f"Incident storm: {len(message.incidents)} incidents in this channel"
+    return f"Incident storm: {message.total} incidents in this channel"
 
 
-def _tally(values: Any) -> str:
-    counts: dict[str, int] = {}
-    for value in values:
-        key = t.one_line(str(value))[:64]
-        counts[key] = counts.get(key, 0) + 1
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+def _tally(counts: Mapping[str, int]) -> str:
+    ordered = sorted(
+        ((t.one_line(str(k))[:64], n) for k, n in counts.items()), key=lambda kv: (-kv[1], kv[0])
+    )
     shown = ", ".join(f"{n} {k}" for k, n in ordered[:10])
     return shown + (f", … ({len(ordered) - 10} more)" if len(ordered) > 10 else "")

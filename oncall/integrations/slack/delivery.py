@@ -32,10 +32,11 @@ from oncall.catalog.models import Model, Person, Team
 from oncall.clock import Clock
 from oncall.config import Settings
 from oncall.escalation.models import Escalation
+from oncall.incidents import storms
 from oncall.incidents.models import Alert, Incident, IncidentStorm
-from oncall.incidents.storms import members
 from oncall.integrations.slack import text as t
 from oncall.integrations.slack.blocks import (
+    STORM_LISTED,
     IncidentMessage,
     StormMessage,
     incident_blocks,
@@ -129,8 +130,8 @@ def incident_message(session: Session, incident: Incident, ctx: Context) -> Inci
 
 def storm_message(session: Session, storm: IncidentStorm, ctx: Context) -> StormMessage:
     assert storm.id is not None
-    incidents = members(session=session, storm_id=storm.id)
-    ids = [i.id for i in incidents if i.id is not None]
+    found = storms.summary(session=session, storm_id=storm.id, listed=STORM_LISTED)
+    ids = [i.id for i in found.listed if i.id is not None]
     with_rca = set(
         session.exec(select(RcaDocument.incident_id).where(col(RcaDocument.incident_id).in_(ids)))
     )
@@ -138,7 +139,11 @@ def storm_message(session: Session, storm: IncidentStorm, ctx: Context) -> Storm
         storm_id=storm.id,
         channel=storm.channel,
         started_at=storm.started_at,
-        incidents=incidents,
+        total=found.total,
+        open=found.open,
+        severities=found.severities,
+        models=found.models,
+        listed=found.listed,
         has_rca=frozenset(with_rca),
         incident_urls={i: links.incident_url(ctx.settings, i) for i in ids},
         dashboard_url=links.dashboard_url(ctx.settings),
@@ -147,7 +152,7 @@ def storm_message(session: Session, storm: IncidentStorm, ctx: Context) -> Storm
 
 
 def _superseded(
-    session: Session, claimed: Claimed, incident_ids: list[int], *, storm: bool = False
+    session: Session, claimed: Claimed, incident_ids: Any, *, storm: bool = False
 ) -> int | None:
     """A later Slack row, still to deliver, that renders the same message (so this one
     need not be sent): an update of the same incident, or any row of the same storm."""
@@ -194,12 +199,11 @@ def _storm_call(session: Session, claimed: Claimed, storm_id: int, ctx: Context)
     storm = session.get(IncidentStorm, storm_id)
     if storm is None:
         raise PermanentDeliveryError(f"storm {storm_id} no longer exists")
-    message = storm_message(session, storm, ctx)
-    ids = [i.id for i in message.incidents if i.id is not None]
-    later = _superseded(session, claimed, ids, storm=True)
     channel = storm.slack_channel_id or storm.channel
-    if later is not None:
+    later = _superseded(session, claimed, storms.member_ids(storm_id), storm=True)
+    if later is not None:  # checked first: a skipped row costs one query
         return SlackCall("chat.update", channel=channel, skip=f"superseded by #{later}")
+    message = storm_message(session, storm, ctx)
     args = {"channel": channel, "text": storm_text(message), "blocks": storm_blocks(message)}
     # Posted, or updated in place once posted: decided at send time, see `send`.
     return SlackCall(
