@@ -19,6 +19,7 @@ from oncall.incidents.models import Incident, IncidentStatus, IncidentStorm
 # More than this many incidents opening in one channel within WINDOW make a storm.
 OWN_MESSAGES = 3
 WINDOW = timedelta(seconds=10)
+JOIN_GRANULARITY = timedelta(seconds=1)
 
 
 INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
@@ -47,9 +48,13 @@ def gather(*, session: Session, incident: Incident, channel: str, now: datetime)
     ).first()
     if storm is None:
         storm = IncidentStorm(channel=channel, started_at=now, last_joined_at=now)
-    storm.last_joined_at = max(storm.last_joined_at, now)
-    session.add(storm)
-    session.flush()
+        session.add(storm)
+        session.flush()
+    elif now - storm.last_joined_at >= JOIN_GRANULARITY:
+        # At most one write a second to the storm's row: a cluster failure opens hundreds of
+        # incidents a second in one channel, and each write would queue behind the last.
+        storm.last_joined_at = now
+        session.add(storm)
     incident.storm_id = storm.id
     session.add(incident)
     return storm.id
