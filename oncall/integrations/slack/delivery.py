@@ -481,7 +481,7 @@ def slack_handler(
         if call.thread_of is not None:
             channel_id, ts = _stored_ts(engine, call.thread_of)
             if ts is None:
-                raise RetryableDeliveryError(
+                raise DeferredDelivery(
                     "the message this reply goes under is not posted yet",
                     retry_after=WAIT_FOR_MESSAGE,
                 )
