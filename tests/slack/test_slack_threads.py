@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from slack_helpers import deliver, fire, gpu_group, incident, payload, texts
 from slack_stub import SlackStub
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from oncall.catalog.models import EscalationPolicy
 from oncall.clock import FrozenClock
@@ -109,3 +109,42 @@ def test_a_storm_incident_replies_in_the_storm_message_thread(
     reply = stub.of("chat.postMessage")[-1].body
     assert reply["thread_ts"] == storm.slack_ts
     assert reply["text"].startswith(f"#{ids[3]} ") and reply["text"].endswith(": node drained")
+
+
+def test_a_storm_reply_waits_while_the_storm_message_is_rate_limited(
+    app_client: TestClient,
+    catalog: Engine,
+    slack_settings: Settings,
+    clock: FrozenClock,
+    stub: SlackStub,
+) -> None:
+    from slack_stub import Answer
+
+    from oncall.outbox import OutboxMessage
+
+    for n in range(3):
+        fire(app_client, gpu_group(n))
+    deliver(slack_settings, catalog, clock)
+    stub.script(
+        "chat.postMessage",
+        Answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "20"}),
+    )
+    fourth = fire(app_client, gpu_group(3))
+    fire(app_client, gpu_group(4))
+    with Session(catalog) as s:
+        member = s.get(Incident, fourth)
+        assert member is not None
+        flows.thread_message(session=s, incident=member, now=clock(), text="cordoned")
+        s.commit()
+    first = deliver(slack_settings, catalog, clock)
+    assert first.retried == 1 and first.deferred == 1  # the storm post; the reply waits
+    with Session(catalog) as s:
+        reply = next(r for r in s.exec(select(OutboxMessage)) if r.kind == "thread_message")
+        assert reply.attempts == 0 and reply.last_error is None
+
+    clock.advance(timedelta(seconds=21))
+    deliver(slack_settings, catalog, clock)
+    storm_post, answer = stub.of("chat.postMessage")[-2:]
+    assert "Incident storm: 2 incidents" in str(storm_post.body["blocks"])
+    assert answer.body["thread_ts"] == "1700000004.000100"
+    assert answer.body["text"].endswith(": cordoned")
