@@ -74,28 +74,24 @@ class StormSummary:
 def summary(*, session: Session, storm_id: int, listed: int) -> StormSummary:
     """Counts in SQL, and only the first `listed` incidents loaded: a storm may hold
     thousands of incidents (a cluster failure), and its message is rendered often."""
-    rows = (
-        session.connection()
-        .execute(
-            select_columns(
-                INCIDENTS.c.status,
-                INCIDENTS.c.severity,
-                func.coalesce(INCIDENTS.c.model_id, INCIDENTS.c.team_id, "unrouted"),
-                func.count(),
-            )
-            .where(INCIDENTS.c.storm_id == storm_id)
-            .group_by(
-                INCIDENTS.c.status,
-                INCIDENTS.c.severity,
-                func.coalesce(INCIDENTS.c.model_id, INCIDENTS.c.team_id, "unrouted"),
-            )
+    query = (
+        select_columns(
+            INCIDENTS.c.status,
+            INCIDENTS.c.severity,
+            INCIDENTS.c.model_id,
+            INCIDENTS.c.team_id,
+            func.count(),
         )
-        .all()
+        .where(INCIDENTS.c.storm_id == storm_id)
+        .group_by(
+            INCIDENTS.c.status, INCIDENTS.c.severity, INCIDENTS.c.model_id, INCIDENTS.c.team_id
+        )
     )
     severities: dict[str, int] = {}
     models: dict[str, int] = {}
     total = opened = 0
-    for status, severity, model, count in rows:
+    for status, severity, model_id, team_id, count in session.connection().execute(query):
+        model = model_id or team_id or "unrouted"
         total += count
         opened += count if status != IncidentStatus.resolved else 0
         severities[severity] = severities.get(severity, 0) + count
