@@ -272,10 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     print(summary("oncall", figures["oncall"]))
     print(summary("baseline", figures["baseline"]))
     ours, floor = percentile(figures["oncall"], 50), percentile(figures["baseline"], 50)
-    print(
-        f"  p50 ratio oncall/baseline {ours / floor if floor else float('nan'):.1f}x;"
-        f" target p50 < {TARGET_P50_MS:.0f} ms: {'met' if ours < TARGET_P50_MS else 'NOT met'}"
-    )
+    # The baseline's thread may post before its answer reaches the client (a negative figure).
+    ratio = f"{ours / floor:.1f}x" if floor >= 1.0 else f"n/a (baseline p50 {floor:.1f} ms < 1 ms)"
+    print(f"  p50 ratio oncall/baseline {ratio}; p50 difference {ours - floor:.1f} ms")
+    met = "met" if ours < TARGET_P50_MS else "NOT met"
+    print(f"  target p50 < {TARGET_P50_MS:.0f} ms: {met}")
     return 0
 
 
