@@ -15,7 +15,8 @@ from sqlmodel import Session
 from oncall.clock import FrozenClock
 from oncall.config import Settings
 from oncall.incidents.models import Incident
-from oncall.integrations.slack.delivery import Pacer, slack_handler
+from oncall.integrations.slack.delivery import slack_handler
+from oncall.integrations.slack.webapi import Pacer
 from oncall.outbox import DeliveryReport, Handler, deliver_due
 from oncall.scheduler import outbox_failure_on_incident
 

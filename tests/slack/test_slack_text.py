@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oncall.integrations.slack import text as t
-from oncall.integrations.slack.delivery import Pacer
+from oncall.integrations.slack.webapi import Pacer
 
 
 @given(st.text())
