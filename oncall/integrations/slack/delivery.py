@@ -2,7 +2,8 @@
 
 `render` (a read session, after the claim) reads the incident as it is now and builds the
 call, so an update always carries the latest state; an update row with a later update of
-the same message still waiting is skipped — several changes in a few seconds become one
+the same message still waiting is skipped, and an update within COALESCE of the message's
+last post or update is deferred until then — several changes in a few seconds become one
 `chat.update`. `send` makes the call with no transaction open. `recorded` stores the
 message's `ts` and channel id in the transaction that marks the row delivered, so every
 later change is a `chat.update` of that `ts` and a crash repeats at most one post.
