@@ -4,8 +4,8 @@
 
 It starts, on 127.0.0.1 ports:
 
-- a Slack Web API stub in this process (tests/slack/slack_stub.py): it records when each call
-  arrives (time.monotonic, the clock the client uses too);
+- a Slack Web API stub in this process (tests/slack_delivery/delivery_stub.py): it records
+  when each call arrives (time.monotonic, the clock the client uses too);
 - oncall: the real `oncall serve --host 127.0.0.1 --port P` of this venv, as a subprocess,
   after `oncall db upgrade` and `oncall config apply` of a generated catalog (20 teams, each
   with its own channel, person, rotation and model) on a fresh SQLite file, with
@@ -41,7 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests" / "slack"))
+sys.path.insert(0, str(ROOT / "tests" / "slack_delivery"))
 
 from bench_ingest import (  # noqa: E402
     HOST,
@@ -52,9 +52,9 @@ from bench_ingest import (  # noqa: E402
     percentile,
     run_cli,
 )
+from delivery_stub import SlackStub  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from slack_sdk import WebClient  # noqa: E402
-from slack_stub import SlackStub  # noqa: E402
 
 TEAMS = 20
 INTERVAL_SECONDS = 0.25  # one alert every 250 ms: each channel gets one every 5 s

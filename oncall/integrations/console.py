@@ -82,6 +82,13 @@ _RENDER: dict[str, Callable[[Claimed, str], str]] = {
 }
 
 
+# Slack kinds shown as the message would look; other kinds keep their line in `_RENDER`
+# (which may leave out what must not reach a log, such as a calendar feed's secret link).
+_AS_MESSAGE = frozenset(
+    {MessageKind.post_incident, MessageKind.update_incident, MessageKind.thread_message}
+)
+
+
 def _slack_rendition(
     session: Session, message: Claimed, settings: Settings, clock: Clock
 ) -> list[str] | None:
@@ -148,7 +155,7 @@ def console_handler(
     shown = settings or Settings()
 
     def render(session: Session, message: Claimed) -> list[str] | None:
-        if message.channel == Channel.slack:
+        if message.channel == Channel.slack and message.kind in _AS_MESSAGE:
             lines = _slack_rendition(session, message, shown, clock)
         else:
             lines = [describe(session, message)]

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from slack_stub import SlackStub
+from delivery_stub import SlackStub
 
 from oncall.app import create_app
 from oncall.clock import FrozenClock

@@ -8,9 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from delivery_helpers import buttons, deliver, fire, handler, incident, payload, texts
+from delivery_stub import Answer, SlackStub
 from fastapi.testclient import TestClient
-from slack_helpers import buttons, deliver, fire, handler, incident, payload, texts
-from slack_stub import Answer, SlackStub
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 

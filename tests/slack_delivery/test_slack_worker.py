@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
+from delivery_helpers import fire, incident, payload
+from delivery_stub import SlackStub
 from fastapi.testclient import TestClient
-from slack_helpers import fire, incident, payload
-from slack_stub import SlackStub
 from sqlalchemy.engine import Engine
 
 from oncall.app import create_app

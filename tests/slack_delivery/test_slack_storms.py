@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from delivery_helpers import buttons, deliver, fire, gpu_group, incident, texts
+from delivery_stub import SlackStub
 from fastapi.testclient import TestClient
-from slack_helpers import buttons, deliver, fire, gpu_group, incident, texts
-from slack_stub import SlackStub
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -114,7 +114,7 @@ def test_other_channels_are_not_part_of_a_storm(
     clock: FrozenClock,
     stub: SlackStub,
 ) -> None:
-    from slack_helpers import payload
+    from delivery_helpers import payload
 
     for n in range(4):
         fire(app_client, gpu_group(n))

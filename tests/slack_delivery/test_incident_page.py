@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from delivery_helpers import deliver, fire, payload
+from delivery_stub import SlackStub
 from fastapi.testclient import TestClient
-from slack_helpers import deliver, fire, payload
-from slack_stub import SlackStub
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from delivery_helpers import deliver, fire, gpu_group, incident, payload, texts
+from delivery_stub import SlackStub
 from fastapi.testclient import TestClient
-from slack_helpers import deliver, fire, gpu_group, incident, payload, texts
-from slack_stub import SlackStub
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -118,7 +118,7 @@ def test_a_storm_reply_waits_while_the_storm_message_is_rate_limited(
     clock: FrozenClock,
     stub: SlackStub,
 ) -> None:
-    from slack_stub import Answer
+    from delivery_stub import Answer
 
     from oncall.outbox import OutboxMessage
 
