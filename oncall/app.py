@@ -69,7 +69,7 @@ def create_app(
         if background:
             work = Background(
                 engine=engine,
-                handlers=build_handlers(settings, engine=engine),
+                handlers=build_handlers(settings, engine=engine, clock=clock),
                 clock=clock,
                 metrics=app.state.metrics,
                 max_age=settings.outbox_max_age,

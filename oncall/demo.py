@@ -103,7 +103,7 @@ def run_demo(*, serve_after: bool = False, port: int = 8080, output: str | None 
         sent.append(line)
         _say(f"   → {line}")
 
-    console = console_handler(show)
+    console = console_handler(show, settings=settings, clock=clock)
     handlers: dict[str, Handler] = {
         Channel.slack: console,
         Channel.pagerduty: console,

@@ -3,6 +3,9 @@ dashboard point people to."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote, urljoin, urlsplit
+
 from oncall.config import Settings
 
 
@@ -13,3 +16,38 @@ def public_base(settings: Settings) -> str:
 def incident_url(settings: Settings, incident_id: int | None) -> str:
     """The incident page, `GET /incidents/{id}`."""
     return f"{public_base(settings)}/incidents/{incident_id}"
+
+
+def rca_url(settings: Settings, incident_id: int | None) -> str:
+    return f"{public_base(settings)}/rca/{incident_id}"
+
+
+def dashboard_url(settings: Settings) -> str:
+    return f"{public_base(settings)}/"
+
+
+def slack_channel_url(channel_id: str | None) -> str | None:
+    """Where a posted Slack message's channel opens, through Slack's redirect (a message
+    permalink needs the workspace's domain; the channel is one click from it)."""
+    if not channel_id:
+        return None
+    return f"https://slack.com/app_redirect?channel={quote(channel_id, safe='')}"
+
+
+_UNSAFE_IN_LINK = re.compile(r"[\s<>|\"']")
+
+
+def safe_url(url: str | None, *, base: str | None = None) -> str | None:
+    """An http(s) URL fit for a link, or None: links rendered from alert data keep only
+    http and https. A relative URL (a runbook such as `runbooks/model-drift.md`) resolves
+    against `base` (ONCALL_PUBLIC_URL)."""
+    if not url:
+        return None
+    url = url.strip()
+    if base and not urlsplit(url).scheme:
+        url = urljoin(base.rstrip("/") + "/", url)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    # Characters that would end a link early (Slack's `<url|label>`, an HTML attribute).
+    return _UNSAFE_IN_LINK.sub(lambda m: quote(m.group(0)), url)

@@ -169,6 +169,11 @@ class RetryableDeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class DeferredDelivery(RetryableDeliveryError):
+    """Not a failure: the handler asks for the row to go at `retry_after` from now (Slack
+    coalesces changes to one message this way). No attempt is counted, nothing is logged."""
+
+
 # --- writing -------------------------------------------------------------------------------
 
 _PENDING_WAKE = "oncall_outbox_channels"
@@ -284,9 +289,10 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     dead: int = 0
+    deferred: int = 0  # asked by the handler to go a little later (not a failure)
 
     def add(self, other: DeliveryReport) -> None:
-        for name in ("claimed", "delivered", "retried", "failed", "dead"):
+        for name in ("claimed", "delivered", "retried", "failed", "dead", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -538,6 +544,19 @@ def _record_failure(
     on_failure: OnFailure | None,
 ) -> str:
     """Retry later, or fail for good (refused, or older than `max_age`); return the outcome."""
+    if isinstance(error, DeferredDelivery):
+        with serialized_writes(engine), session_scope(engine) as session:
+            session.connection().execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == message.id)
+                .where(_PENDING)
+                .values(
+                    next_attempt_at=now + (error.retry_after or FIRST_BACKOFF),
+                    claimed_by=None,
+                    lease_until=None,
+                )
+            )
+        return "deferred"
     permanent = isinstance(error, PermanentDeliveryError)
     text = (str(error) if permanent else f"{type(error).__name__}: {error}")[:2000]
     delay = backoff(message.attempts + 1)
@@ -614,6 +633,8 @@ def deliver_channel(
                 report.failed += 1
             elif outcome == "dead":
                 report.dead += 1
+            elif outcome == "deferred":
+                report.deferred += 1
             continue
         if handler.local:
             local.append((message, result))
@@ -837,6 +858,7 @@ def purge_delivered(*, session: Session, now: datetime, keep: timedelta = RETENT
 __all__ = [
     "Channel",
     "Claimed",
+    "DeferredDelivery",
     "DeliveryReport",
     "Handler",
     "MessageKind",

@@ -12,7 +12,7 @@ from oncall.catalog.models import (
     Team,
 )
 from oncall.escalation.models import Escalation
-from oncall.incidents.models import Alert, Incident, IncidentEvent
+from oncall.incidents.models import Alert, Incident, IncidentEvent, IncidentStorm
 from oncall.integrations.slack.seen import SeenSlackRequest
 from oncall.leases import Lease
 from oncall.outbox import OutboxMessage
@@ -31,6 +31,7 @@ __all__ = [
     "HandOff",
     "Incident",
     "IncidentEvent",
+    "IncidentStorm",
     "Lease",
     "Model",
     "OutboxMessage",

@@ -1,7 +1,7 @@
 """slack seen requests, rotation hand-offs and user groups
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-02 04:30:56.737900
 
 Slack requests already acted on (`slack_seen_requests`: retries and double clicks act once),
@@ -18,7 +18,7 @@ from alembic import op
 import oncall.db
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -12,6 +12,7 @@ def routers() -> list[APIRouter]:
         health,
         incidents,
         pagerduty,
+        pages,
         rca,
         readiness,
         rotations,
@@ -31,5 +32,6 @@ def routers() -> list[APIRouter]:
         calendar.router,
         runbooks.router,
         dashboard.router,
+        pages.router,
         slack.router,
     ]

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from oncall.catalog.models import Team
 from oncall.escalation.service import Step
+from oncall.incidents import storms
 from oncall.incidents.models import EventKind, IncidentFacts
 from oncall.incidents.timeline import add_event
 from oncall.outbox import Channel, MessageKind, enqueue
@@ -29,14 +30,22 @@ def team_channel(session: Session, team_id: str | None) -> str | None:
 
 
 def incident_opened(*, session: Session, incident: IncidentFacts, now: datetime) -> None:
-    """Post the incident message in its channel (the message mentions the assignee)."""
+    """Post the incident message in its channel (the message mentions the assignee), or,
+    in a storm, show the incident on the channel's storm message (`storm` in the payload)."""
     if incident.slack_channel is None:
         incident.slack_channel = team_channel(session, incident.team_id)
+    payload: dict[str, object] = {"channel": incident.slack_channel}
+    if incident.slack_channel is not None:
+        storm_id = storms.gather(
+            session=session, incident=incident, channel=incident.slack_channel, now=now
+        )
+        if storm_id is not None:
+            payload["storm"] = storm_id
     enqueue(
         session=session,
         channel=Channel.slack,
         kind=MessageKind.post_incident,
-        payload={"channel": incident.slack_channel},
+        payload=payload,
         incident_id=incident.id,
         now=now,
     )
@@ -165,6 +174,8 @@ def _notify(
         )
         return f"reminded {person or 'nobody (no one on call)'}"
     if kind == "pagerduty":
+        if not opening:  # the incident message shows it was escalated (an opening post does)
+            incident_changed(session=session, incident=incident, now=now, reason="escalated")
         page(session=session, incident=incident, now=now, action=MessageKind.trigger, run=run)
         return "paged PagerDuty"
     if kind == "team_channel":

@@ -43,6 +43,20 @@ def group_hash(group_key: str) -> str:
     return hashlib.sha256(group_key.encode("utf-8")).hexdigest()
 
 
+class IncidentStorm(SQLModel, table=True):
+    """A burst of incidents in one channel, shown as one message (its members' `storm_id`)."""
+
+    __tablename__ = "incident_storms"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=128, index=True)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # A storm goes on while incidents keep joining within WINDOW of the last one.
+    last_joined_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    slack_channel_id: str | None = Field(default=None, max_length=64)
+    slack_ts: str | None = Field(default=None, max_length=64)
+
+
 class Incident(SQLModel, table=True):
     __tablename__ = "incidents"
 
@@ -73,6 +87,11 @@ class Incident(SQLModel, table=True):
     resolved_by: str | None = None
     slack_channel: str | None = None
     slack_ts: str | None = None
+    # The channel id Slack answered the post with: chat.update needs the id, not a name.
+    slack_channel_id: str | None = Field(default=None, max_length=64)
+    # Set when the incident opened inside a storm and is shown on the storm's message.
+    # (No foreign key: SQLite adds a referencing column only by copying `incidents`.)
+    storm_id: int | None = Field(default=None, index=True)
     delivery_error: str | None = None
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 

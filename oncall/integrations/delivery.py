@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from oncall.clock import Clock, system_clock
 from oncall.config import Settings
 from oncall.integrations.console import Printer, console_handler
 from oncall.outbox import Channel, Handler
@@ -33,12 +34,24 @@ def pagerduty_configured(settings: Settings, engine: Engine | None) -> bool:
 
 
 def build_handlers(
-    settings: Settings, *, engine: Engine | None = None, printer: Printer | None = None
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Clock = system_clock,
+    printer: Printer | None = None,
 ) -> Mapping[str, Handler]:
-    """Slack goes to the console until credentials for it are configured; PagerDuty goes to
-    the Events API once any routing key is (a team without one still goes to the console,
-    with a line saying so)."""
-    console = console_handler(printer)
+    """Slack goes to the Web API when SLACK_BOT_TOKEN is set (it needs the `engine` to read
+    a message's stored ts), else to the console. PagerDuty goes to the Events API once any
+    routing key is configured (a team without one still goes to the console, with a line
+    saying so)."""
+    console = console_handler(printer, settings=settings, clock=clock)
+    slack = console
+    if settings.slack_enabled:
+        from oncall.integrations.slack.delivery import slack_handler
+
+        if engine is None:
+            raise ValueError("the Slack handler needs the database engine")
+        slack = slack_handler(settings, engine=engine, clock=clock)
     pagerduty = console
     if pagerduty_configured(settings, engine):
         from oncall.integrations.pagerduty import pagerduty_handler
@@ -46,6 +59,6 @@ def build_handlers(
         pagerduty = pagerduty_handler(settings, printer=printer)
     return {
         Channel.console: console,
-        Channel.slack: console,
+        Channel.slack: slack,
         Channel.pagerduty: pagerduty,
     }

@@ -59,6 +59,7 @@ def test_unacknowledged_incident_escalates_on_time_and_each_step_fires_once(
     assert tick(catalog, clock, 15) == 1  # 30 minutes: @here in the team channel
     assert sent(catalog, incident_id) == [
         "slack:post_incident",
+        "slack:update_incident",  # the message says it was escalated to PagerDuty
         "pagerduty:trigger",
         "slack:thread_message:here",
     ]
@@ -78,6 +79,7 @@ def test_a_late_scheduler_fires_every_missed_step_in_order(
     assert tick(catalog, clock, 40) == 2
     assert sent(catalog, incident_id) == [
         "slack:post_incident",
+        "slack:update_incident",  # the message says it was escalated to PagerDuty
         "pagerduty:trigger",
         "slack:thread_message:here",
     ]
@@ -108,6 +110,7 @@ def test_acknowledging_after_a_page_acknowledges_pagerduty_too(
     client.post(f"/api/v1/incidents/{incident_id}/resolve", json={"note": "re-ran the job"})
     assert sent(catalog, incident_id) == [
         "slack:post_incident",
+        "slack:update_incident",
         "pagerduty:trigger",
         "slack:update_incident",
         "pagerduty:acknowledge",

@@ -1,0 +1,117 @@
+"""Storms: when incidents open in one channel faster than Slack lets us post, the rest are
+gathered into one storm message for that channel, updated in place as more arrive.
+
+Decided when an incident opens, in the transaction that opens it, so the outbox row carries
+the decision (`storm` in its payload) and the clock is the caller's `now`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, func
+from sqlalchemy import select as select_columns
+from sqlmodel import Session, col, select
+
+from oncall.incidents.models import Incident, IncidentFacts, IncidentStatus, IncidentStorm
+
+# More than this many incidents opening in one channel within WINDOW make a storm.
+OWN_MESSAGES = 3
+WINDOW = timedelta(seconds=10)
+JOIN_GRANULARITY = timedelta(seconds=1)
+
+
+INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
+
+
+def gather(*, session: Session, incident: IncidentFacts, channel: str, now: datetime) -> int | None:
+    """Put a newly opened incident into its channel's storm when more than OWN_MESSAGES
+    incidents opened there within WINDOW (this one included); return the storm id, or None
+    when the incident gets a message of its own."""
+    since = now - WINDOW
+    recent = session.connection().execute(
+        select_columns(INCIDENTS.c.id)
+        .where(INCIDENTS.c.slack_channel == channel)
+        .where(INCIDENTS.c.triggered_at >= since)
+        .where(INCIDENTS.c.id != incident.id)
+        .limit(OWN_MESSAGES)
+    )
+    if len(recent.all()) < OWN_MESSAGES:
+        return None
+    storm = session.exec(
+        select(IncidentStorm)
+        .where(IncidentStorm.channel == channel)
+        .where(col(IncidentStorm.last_joined_at) >= since)
+        .order_by(col(IncidentStorm.id).desc())
+        .limit(1)
+    ).first()
+    if storm is None:
+        storm = IncidentStorm(channel=channel, started_at=now, last_joined_at=now)
+        session.add(storm)
+        session.flush()
+    elif now - storm.last_joined_at >= JOIN_GRANULARITY:
+        # At most one write a second to the storm's row: a cluster failure opens hundreds of
+        # incidents a second in one channel, and each write would queue behind the last.
+        storm.last_joined_at = now
+        session.add(storm)
+    if isinstance(incident, Incident):
+        incident.storm_id = storm.id
+        session.add(incident)
+    else:  # the plain record of an incident just inserted on the driver's cursor
+        session.connection().execute(
+            INCIDENTS.update().where(INCIDENTS.c.id == incident.id).values(storm_id=storm.id)
+        )
+    return storm.id
+
+
+@dataclass(frozen=True)
+class StormSummary:
+    """How many incidents a storm holds, by status, severity and model, and the first ones."""
+
+    total: int
+    open: int
+    severities: dict[str, int]
+    models: dict[str, int]
+    listed: list[Incident]
+
+
+def summary(*, session: Session, storm_id: int, listed: int) -> StormSummary:
+    """Counts in SQL, and only the first `listed` incidents loaded: a storm may hold
+    thousands of incidents (a cluster failure), and its message is rendered often."""
+    query = (
+        select_columns(
+            INCIDENTS.c.status,
+            INCIDENTS.c.severity,
+            INCIDENTS.c.model_id,
+            INCIDENTS.c.team_id,
+            func.count(),
+        )
+        .where(INCIDENTS.c.storm_id == storm_id)
+        .group_by(
+            INCIDENTS.c.status, INCIDENTS.c.severity, INCIDENTS.c.model_id, INCIDENTS.c.team_id
+        )
+    )
+    severities: dict[str, int] = {}
+    models: dict[str, int] = {}
+    total = opened = 0
+    for status, severity, model_id, team_id, count in session.connection().execute(query):
+        model = model_id or team_id or "unrouted"
+        total += count
+        opened += count if status != IncidentStatus.resolved else 0
+        severities[severity] = severities.get(severity, 0) + count
+        models[model] = models.get(model, 0) + count
+    first = list(
+        session.exec(
+            select(Incident)
+            .where(Incident.storm_id == storm_id)
+            .order_by(col(Incident.id))
+            .limit(listed)
+        )
+    )
+    return StormSummary(total, opened, severities, models, first)
+
+
+def member_ids(storm_id: int) -> Any:
+    """The storm's incident ids, as a subquery."""
+    return select_columns(INCIDENTS.c.id).where(INCIDENTS.c.storm_id == storm_id)

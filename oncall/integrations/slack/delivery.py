@@ -1,0 +1,419 @@
+"""The outbox's Slack handler: each Slack row becomes one Web API call.
+
+`render` (a read session, after the claim) reads the incident as it is now and builds the
+call, so an update always carries the latest state; an update row with a later update of
+the same message still waiting is skipped, and an update within COALESCE of the message's
+last post or update is deferred until then — several changes in a few seconds become one
+`chat.update`. `send` makes the call with no transaction open. `recorded` stores the
+message's `ts` and channel id in the transaction that marks the row delivered, so every
+later change is a `chat.update` of that `ts` and a crash repeats at most one post.
+
+`SENDERS` maps each message kind to the function that builds its call; other Slack
+features (hand-off posts, DMs, user groups) register their kinds there."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import and_
+from sqlalchemy import select as select_columns
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from oncall import links
+from oncall.catalog.models import Model, Person, Team
+from oncall.clock import Clock
+from oncall.config import Settings
+from oncall.escalation.models import Escalation
+from oncall.incidents import storms
+from oncall.incidents.models import Alert, Incident, IncidentStorm
+from oncall.integrations.slack import text as t
+from oncall.integrations.slack.blocks import (
+    STORM_LISTED,
+    IncidentMessage,
+    StormMessage,
+    incident_blocks,
+    incident_text,
+    storm_blocks,
+    storm_text,
+)
+from oncall.integrations.slack.client import web_client
+from oncall.integrations.slack.webapi import Pacer, classify
+from oncall.outbox import (
+    OUTBOX,
+    Claimed,
+    DeferredDelivery,
+    Handler,
+    MessageKind,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from oncall.rca.models import RcaDocument
+
+log = logging.getLogger(__name__)
+
+# When a thread reply waits for its storm message to be posted.
+WAIT_FOR_MESSAGE = timedelta(seconds=2)
+# Changes to one message within this time of its last post or update become one update,
+# sent when the time is up, with the state as it is then.
+COALESCE = timedelta(seconds=3)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What builders need besides the row: links are absolute (ONCALL_PUBLIC_URL)."""
+
+    settings: Settings
+    now: datetime
+
+
+Recorded = Callable[[Session, Claimed, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    """One Web API call, built while the row is claimed.
+
+    `ts_of`: whose message this is — ("incident", id) or ("storm", id) — so the answer's ts
+    and channel are stored there; `thread_of`: the message a reply goes under, looked up just
+    before sending (a storm message may be posted by an earlier row of the same batch);
+    `skip`: why nothing is sent (a later row of the same message supersedes this one)."""
+
+    method: str
+    args: dict[str, Any] = field(default_factory=dict)
+    channel: str | None = None
+    ts_of: tuple[str, int] | None = None
+    update_of: tuple[str, int] | None = None
+    thread_of: tuple[str, int] | None = None
+    skip: str | None = None
+    recorded: Recorded | None = None
+
+
+Sender = Callable[[Session, Claimed, Context], SlackCall]
+
+
+# --- reading what a message shows ----------------------------------------------------------
+
+
+def incident_message(session: Session, incident: Incident, ctx: Context) -> IncidentMessage:
+    """The incident as its message shows it, read now."""
+    assert incident.id is not None
+    ids = {incident.assignee_id, incident.acknowledged_by, incident.resolved_by} - {None}
+    people = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(list(ids))))}
+    escalation = session.get(Escalation, incident.id)
+    return IncidentMessage(
+        incident=incident,
+        alerts=list(
+            session.exec(
+                select(Alert).where(Alert.incident_id == incident.id).order_by(col(Alert.id))
+            )
+        ),
+        people=people,
+        team=session.get(Team, incident.team_id) if incident.team_id else None,
+        model=session.get(Model, incident.model_id) if incident.model_id else None,
+        has_rca=session.get(RcaDocument, incident.id) is not None,
+        paged=escalation is not None and escalation.paged_at is not None,
+        incident_url=links.incident_url(ctx.settings, incident.id),
+        rca_url=links.rca_url(ctx.settings, incident.id),
+        public_url=links.public_base(ctx.settings),
+        now=ctx.now,
+    )
+
+
+def storm_message(session: Session, storm: IncidentStorm, ctx: Context) -> StormMessage:
+    assert storm.id is not None
+    found = storms.summary(session=session, storm_id=storm.id, listed=STORM_LISTED)
+    ids = [i.id for i in found.listed if i.id is not None]
+    with_rca = set(
+        session.exec(select(RcaDocument.incident_id).where(col(RcaDocument.incident_id).in_(ids)))
+    )
+    return StormMessage(
+        storm_id=storm.id,
+        channel=storm.channel,
+        started_at=storm.started_at,
+        total=found.total,
+        open=found.open,
+        severities=found.severities,
+        models=found.models,
+        listed=found.listed,
+        has_rca=frozenset(with_rca),
+        incident_urls={i: links.incident_url(ctx.settings, i) for i in ids},
+        dashboard_url=links.dashboard_url(ctx.settings),
+        now=ctx.now,
+    )
+
+
+def _superseded(
+    session: Session, claimed: Claimed, incident_ids: Any, *, storm: bool = False
+) -> int | None:
+    """A later Slack row, still to deliver, that renders the same message (so this one
+    need not be sent): an update of the same incident, or any row of the same storm."""
+    kinds = [str(MessageKind.update_incident)]
+    if storm:  # a member's post renders the whole storm message too
+        kinds.append(str(MessageKind.post_incident))
+    later = session.connection().execute(
+        select_columns(OUTBOX.c.id)
+        .where(OUTBOX.c.channel == claimed.channel)
+        .where(OUTBOX.c.id > claimed.id)
+        .where(OUTBOX.c.incident_id.in_(incident_ids))
+        .where(OUTBOX.c.kind.in_(kinds))
+        .where(and_(OUTBOX.c.delivered_at.is_(None), OUTBOX.c.failed_at.is_(None)))
+        .order_by(OUTBOX.c.id.desc())
+        .limit(1)
+    )
+    row = later.first()
+    return int(row.id) if row is not None else None
+
+
+def _incident(session: Session, claimed: Claimed) -> Incident:
+    incident = (
+        session.get(Incident, claimed.incident_id) if claimed.incident_id is not None else None
+    )
+    if incident is None:
+        raise PermanentDeliveryError(f"incident {claimed.incident_id} no longer exists")
+    return incident
+
+
+def _channel(incident: Incident) -> str:
+    channel = incident.slack_channel_id or incident.slack_channel
+    if not channel:
+        raise PermanentDeliveryError(
+            f"incident {incident.id} has no Slack channel: set `slack_channel` on team "
+            f"{incident.team_id or '(unrouted)'} in oncall.yaml"
+        )
+    return channel
+
+
+# --- the senders ---------------------------------------------------------------------------
+
+
+def _storm_call(session: Session, claimed: Claimed, storm_id: int, ctx: Context) -> SlackCall:
+    storm = session.get(IncidentStorm, storm_id)
+    if storm is None:
+        raise PermanentDeliveryError(f"storm {storm_id} no longer exists")
+    channel = storm.slack_channel_id or storm.channel
+    later = _superseded(session, claimed, storms.member_ids(storm_id), storm=True)
+    if later is not None:  # checked first: a skipped row costs one query
+        return SlackCall("chat.update", channel=channel, skip=f"superseded by #{later}")
+    message = storm_message(session, storm, ctx)
+    args = {"channel": channel, "text": storm_text(message), "blocks": storm_blocks(message)}
+    # Posted, or updated in place once posted: decided at send time, see `send`.
+    return SlackCall(
+        "chat.postMessage",
+        args,
+        channel=channel,
+        ts_of=("storm", storm_id),
+        update_of=("storm", storm_id),
+    )
+
+
+def post_incident(session: Session, claimed: Claimed, ctx: Context) -> SlackCall:
+    """The incident message (chat.postMessage), or the storm message it joined."""
+    incident = _incident(session, claimed)
+    storm_id = claimed.payload.get("storm") or incident.storm_id
+    if storm_id is not None:
+        return _storm_call(session, claimed, int(storm_id), ctx)
+    if incident.slack_ts is not None:  # a repeat after the ts was stored: update instead
+        return update_incident(session, claimed, ctx)
+    channel = _channel(incident)
+    message = incident_message(session, incident, ctx)
+    args = {
+        "channel": channel,
+        "text": incident_text(message),
+        "blocks": incident_blocks(message),
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+    target = ("incident", incident.id or 0)
+    return SlackCall("chat.postMessage", args, channel=channel, ts_of=target)
+
+
+def update_incident(session: Session, claimed: Claimed, ctx: Context) -> SlackCall:
+    """chat.update of the stored ts with the incident as it is now; skipped when a later
+    update of the same message is waiting. Without a ts (the post was refused), posts."""
+    incident = _incident(session, claimed)
+    if incident.storm_id is not None:
+        return _storm_call(session, claimed, incident.storm_id, ctx)
+    channel = _channel(incident)
+    later = _superseded(session, claimed, [incident.id or 0])
+    if later is not None:
+        return SlackCall("chat.update", channel=channel, skip=f"superseded by #{later}")
+    message = incident_message(session, incident, ctx)
+    args: dict[str, Any] = {
+        "channel": channel,
+        "text": incident_text(message),
+        "blocks": incident_blocks(message),
+    }
+    if incident.slack_ts is None:
+        args.update(unfurl_links=False, unfurl_media=False)
+        return SlackCall(
+            "chat.postMessage", args, channel=channel, ts_of=("incident", incident.id or 0)
+        )
+    args["ts"] = incident.slack_ts
+    return SlackCall("chat.update", args, channel=channel, ts_of=("incident", incident.id or 0))
+
+
+def thread_text(session: Session, incident: Incident, payload: Mapping[str, Any]) -> str:
+    """A thread reply's text. Only the payload's `mention` (person ids) and `here` call
+    anyone; the text itself is escaped, so it can ping nobody."""
+    mentioned = [str(p) for p in payload.get("mention") or []]
+    people = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(mentioned)))}
+    calls = [
+        t.mention(people[p].slack_user, people[p].name) if p in people else t.escape(p)
+        for p in mentioned
+    ]
+    if payload.get("here"):
+        calls.insert(0, "<!here>")
+    body = t.escape(str(payload.get("text", "")))
+    if incident.storm_id is not None:  # under the storm message: say which incident
+        body = f"#{incident.id} {t.escape(t.one_line(incident.title))}: {body}"
+    return t.truncate(" ".join([*calls, body]), t.MAX_FALLBACK_TEXT)
+
+
+def thread_message(session: Session, claimed: Claimed, ctx: Context) -> SlackCall:
+    """A reply in the incident's thread (the storm message's, for a storm incident)."""
+    incident = _incident(session, claimed)
+    text = thread_text(session, incident, claimed.payload)
+    if incident.storm_id is not None:
+        storm = session.get(IncidentStorm, incident.storm_id)
+        channel = (storm.slack_channel_id or storm.channel) if storm else _channel(incident)
+        args = {"channel": channel, "text": text}
+        return SlackCall(
+            "chat.postMessage", args, channel=channel, thread_of=("storm", incident.storm_id)
+        )
+    if incident.slack_ts is None:
+        raise PermanentDeliveryError(
+            f"the message of incident {incident.id} was never posted, so its thread cannot "
+            f"take this reply (see the incident's earlier delivery error)"
+        )
+    channel = _channel(incident)
+    args = {"channel": channel, "text": text, "thread_ts": incident.slack_ts}
+    return SlackCall("chat.postMessage", args, channel=channel)
+
+
+SENDERS: dict[str, Sender] = {
+    MessageKind.post_incident: post_incident,
+    MessageKind.update_incident: update_incident,
+    MessageKind.thread_message: thread_message,
+}
+
+
+# --- the handler -----------------------------------------------------------------------------
+
+
+def _message_owner(session: Session, target: tuple[str, int]) -> Incident | IncidentStorm | None:
+    kind, key = target
+    if kind == "storm":
+        return session.get(IncidentStorm, key)
+    return session.get(Incident, key)
+
+
+def _stored_ts(engine: Engine, target: tuple[str, int]) -> tuple[str | None, str | None]:
+    """(channel id, ts) of a posted message, read just before a call that needs it."""
+    with Session(engine) as session:
+        row = _message_owner(session, target)
+        if row is None:
+            return None, None
+        return row.slack_channel_id, row.slack_ts
+
+
+def slack_handler(
+    settings: Settings,
+    *,
+    engine: Engine,
+    clock: Clock,
+    client: WebClient | None = None,
+    pacer: Pacer | None = None,
+) -> Handler:
+    """The Slack channel's Handler: render -> send -> recorded (see the module docstring)."""
+    client = client or web_client(settings)
+    pacer = pacer or Pacer()
+    # When each message was last posted or updated by this process (coalescing window).
+    last_sent: dict[tuple[str, int], datetime] = {}
+    guard = threading.Lock()
+
+    def coalesce(target: tuple[str, int]) -> None:
+        with guard:
+            last = last_sent.get(target)
+        waited = clock() - last if last is not None else COALESCE
+        if waited < COALESCE:
+            raise DeferredDelivery(
+                "coalescing changes to one message", retry_after=COALESCE - waited
+            )
+
+    def render(session: Session, claimed: Claimed) -> SlackCall | Exception:
+        sender = SENDERS.get(claimed.kind)
+        if sender is None:
+            return PermanentDeliveryError(f"no Slack sender for {claimed.kind!r}")
+        try:
+            return sender(session, claimed, Context(settings=settings, now=clock()))
+        except PermanentDeliveryError as exc:
+            return exc  # raised in `send`, where the outbox records failures
+        except Exception as exc:  # a row that cannot be rendered must not hold up the batch
+            log.exception("slack: cannot render outbox row #%s (%s)", claimed.id, claimed.kind)
+            return RetryableDeliveryError(f"cannot render the message: {exc!r}")
+
+    def send(claimed: Claimed) -> Mapping[str, Any]:
+        call = claimed.rendered
+        if isinstance(call, Exception):
+            raise call
+        assert isinstance(call, SlackCall)
+        if call.skip is not None:
+            return {"skipped": call.skip}
+        method, args = call.method, dict(call.args)
+        if call.update_of is not None:
+            channel_id, ts = _stored_ts(engine, call.update_of)
+            if ts is not None:
+                method = "chat.update"
+                args = {k: v for k, v in args.items() if not k.startswith("unfurl")}
+                args.update(channel=channel_id or args["channel"], ts=ts)
+        if method == "chat.update" and call.ts_of is not None:
+            coalesce(call.ts_of)
+        if call.thread_of is not None:
+            channel_id, ts = _stored_ts(engine, call.thread_of)
+            if ts is None:
+                raise DeferredDelivery(
+                    "the message this reply goes under is not posted yet",
+                    retry_after=WAIT_FOR_MESSAGE,
+                )
+            args.update(channel=channel_id or args["channel"], thread_ts=ts)
+        if method == "chat.postMessage":
+            pacer.wait(str(args.get("channel")))
+        try:
+            response = client.api_call(method, json=args)
+        except SlackApiError as exc:
+            raise classify(exc, call, claimed.id) from exc
+        except SlackClientError as exc:  # no answer at all: a network problem
+            raise RetryableDeliveryError(f"Slack {method}: {exc}") from exc
+        if call.ts_of is not None:
+            with guard:
+                last_sent[call.ts_of] = clock()
+        return {
+            "method": method,
+            "channel": response.get("channel") or args.get("channel"),
+            "ts": response.get("ts") or args.get("ts"),
+        }
+
+    def recorded(session: Session, claimed: Claimed, result: Mapping[str, Any]) -> None:
+        call = claimed.rendered
+        if not isinstance(call, SlackCall) or result.get("skipped"):
+            return
+        if call.ts_of is not None and result.get("ts"):
+            row = _message_owner(session, call.ts_of)
+            if row is not None:
+                row.slack_ts = str(result["ts"])
+                row.slack_channel_id = str(result.get("channel") or row.slack_channel_id or "")
+                if isinstance(row, Incident) and (row.delivery_error or "").startswith("slack"):
+                    row.delivery_error = None  # a later post or update went through
+                session.add(row)
+        if call.recorded is not None:
+            call.recorded(session, claimed, result)
+
+    return Handler(send=send, render=render, recorded=recorded, name="slack")
