@@ -203,17 +203,18 @@ def outbox_rows(slack: Slack, kind: str) -> list[OutboxMessage]:
 
 
 def deliver_slack(slack: Slack) -> None:
-    """Deliver the Slack outbox rows of the bot's own kinds to the stub, as the worker would."""
+    """Deliver the Slack outbox rows to the stub through the service's Slack handler, as the
+    worker would (no pacing wait: the stub has no rate limit)."""
     from oncall.config import Settings
-    from oncall.integrations.slack.client import web_client
-    from oncall.integrations.slack.notices import notices_handler
+    from oncall.integrations.slack.delivery import slack_handler
+    from oncall.integrations.slack.webapi import Pacer
     from oncall.outbox import Channel, deliver_channel
 
     settings = Settings(SLACK_BOT_TOKEN="xoxb-test-0001", ONCALL_SLACK_API_URL=slack.stub.url)
     deliver_channel(
         engine=slack.engine,
         channel=Channel.slack,
-        handler=notices_handler(web_client(settings)),
+        handler=slack_handler(settings, engine=slack.engine, clock=slack.clock, pacer=Pacer(0)),
         now=slack.clock,
     )
 

@@ -23,4 +23,6 @@ def test_the_demo_prints_each_slack_message_readably(tmp_path: Path) -> None:
     assert "    | On call: @Taka Sato" in out
     assert "    | [Acknowledge] [Resolve] [Escalate now]" in out
     assert "    | Acknowledged by @Taka Sato" in out
-    assert "→ Slack C0GROWTH01: thread @here Not acknowledged yet" in out
+    # The RCA draft's link goes to the thread, and the message gains its RCA button.
+    assert "→ Slack C0GROWTH01: thread RCA draft: http://127.0.0.1:8080/rca/1" in out
+    assert "    | [RCA]" in out

@@ -298,10 +298,31 @@ def thread_message(session: Session, claimed: Claimed, ctx: Context) -> SlackCal
     return SlackCall("chat.postMessage", args, channel=channel)
 
 
+def _notice(kind: str) -> Sender:
+    """The bot's own kinds (hand-off notices, DMs, user groups: `notices.py`) through the same
+    handler, so they share its pacing, its error rules and its one Web API client."""
+    from oncall.integrations.slack import notices
+
+    render_kind = notices.RENDERERS[kind]
+    recorded = notices.RECORDED.get(kind)
+
+    def sender(session: Session, claimed: Claimed, _ctx: Context) -> SlackCall:
+        call = render_kind(session, claimed)
+        if "refused" in call:
+            raise PermanentDeliveryError(str(call["refused"]))
+        args = dict(call["args"])
+        return SlackCall(call["method"], args, channel=args.get("channel"), recorded=recorded)
+
+    return sender
+
+
 SENDERS: dict[str, Sender] = {
     MessageKind.post_incident: post_incident,
     MessageKind.update_incident: update_incident,
     MessageKind.thread_message: thread_message,
+    MessageKind.channel_notice: _notice(MessageKind.channel_notice),
+    MessageKind.direct_message: _notice(MessageKind.direct_message),
+    MessageKind.usergroup_update: _notice(MessageKind.usergroup_update),
 }
 
 

@@ -2,20 +2,18 @@
 messages (hand-off, swap requests and answers, the calendar link) and user group updates.
 
 Payloads name people by catalog id; `render` turns them into Slack user ids and text while the
-row is claimed, `send` makes the one Web API call, and `recorded` forgets what must not stay
-in the database once sent (a calendar link is a secret). `RENDERERS`, `SENDERS` and
-`RECORDED` map each kind to its function, for the Slack channel's handler.
+row is claimed; the Slack channel's handler (`delivery.py`) makes the one Web API call with
+its pacing and error rules; `recorded` forgets what must not stay in the database once sent
+(a calendar link is a secret). `RENDERERS` and `RECORDED` map each kind to its function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import update
 from sqlmodel import Session
 
@@ -24,10 +22,8 @@ from oncall.integrations.slack.actions import Action
 from oncall.outbox import (
     OUTBOX,
     Claimed,
-    Handler,
     MessageKind,
     PermanentDeliveryError,
-    RetryableDeliveryError,
 )
 
 SlackCall = dict[str, Any]  # {"method": "chat.postMessage", "args": {...}}
@@ -241,37 +237,6 @@ RENDERERS: dict[str, Callable[[Session, Claimed], SlackCall]] = {
 }
 
 
-def call_slack(client: WebClient, call: SlackCall) -> Mapping[str, Any]:
-    """One Web API call; Slack's answer mapped onto the outbox's retry rules."""
-    if "refused" in call:
-        raise PermanentDeliveryError(call["refused"])
-    try:
-        response = client.api_call(call["method"], json=call["args"])
-    except SlackApiError as exc:
-        status = exc.response.status_code
-        error = str(exc.response.get("error") or status)
-        if status == 429:
-            after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
-                "retry-after"
-            )
-            wait = timedelta(seconds=int(after)) if after and str(after).isdigit() else None
-            raise RetryableDeliveryError(f"Slack 429 {error}", retry_after=wait) from None
-        if status >= 500 or error in _RETRYABLE:
-            raise RetryableDeliveryError(f"Slack {error}") from None
-        raise PermanentDeliveryError(f"Slack refused {call['method']}: {error}") from None
-    except (SlackRequestError, OSError) as exc:
-        raise RetryableDeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
-    data = response.data if isinstance(response.data, dict) else {}
-    return {k: data[k] for k in ("ts", "channel") if k in data}
-
-
-def _send(client: WebClient) -> Callable[[Claimed], Mapping[str, Any]]:
-    def send(message: Claimed) -> Mapping[str, Any]:
-        return call_slack(client, message.rendered)
-
-    return send
-
-
 def forget_calendar_link(session: Session, message: Claimed, _result: Mapping[str, Any]) -> None:
     """A delivered calendar link is a secret: the outbox keeps only that it was sent."""
     if message.payload.get("topic") == "calendar":
@@ -285,30 +250,3 @@ def forget_calendar_link(session: Session, message: Claimed, _result: Mapping[st
 RECORDED: dict[str, Callable[[Session, Claimed, Mapping[str, Any]], None]] = {
     MessageKind.direct_message: forget_calendar_link,
 }
-
-
-def SENDERS(client: WebClient) -> dict[str, Callable[[Claimed], Mapping[str, Any]]]:
-    """kind -> send, for the Slack channel's handler (one Web API client)."""
-    send = _send(client)
-    return {kind: send for kind in RENDERERS}
-
-
-def notices_handler(client: WebClient) -> Handler:
-    """A Slack channel handler for the bot's own kinds (what the Slack handler delegates to)."""
-    senders = SENDERS(client)
-
-    def render(session: Session, message: Claimed) -> Any:
-        render_kind = RENDERERS.get(message.kind)
-        if render_kind is None:
-            return {"refused": f"no Slack notice renders {message.kind}"}
-        return render_kind(session, message)
-
-    def send(message: Claimed) -> Mapping[str, Any]:
-        return senders.get(message.kind, senders[MessageKind.channel_notice])(message)
-
-    def recorded(session: Session, message: Claimed, result: Mapping[str, Any]) -> None:
-        hook = RECORDED.get(message.kind)
-        if hook is not None:
-            hook(session, message, result)
-
-    return Handler(send=send, render=render, recorded=recorded, name="slack")
