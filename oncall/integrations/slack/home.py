@@ -19,9 +19,11 @@ from oncall.catalog.models import Rotation
 from oncall.catalog.service import get_person, list_rotations
 from oncall.incidents.models import Incident, IncidentStatus
 from oncall.integrations.slack.actions import Action
+from oncall.integrations.slack.blocks import incident_buttons
 from oncall.integrations.slack.bot import Bot
 from oncall.integrations.slack.commands import incident_line, local
 from oncall.integrations.slack.replies import refusal
+from oncall.rca.models import RcaDocument
 from oncall.rotations.permissions import rotation_members
 from oncall.rotations.queries import current_shift, person_shifts
 
@@ -50,17 +52,6 @@ def _button(label: str, action: Action, value: str, style: str | None = None) ->
     if style:
         button["style"] = style
     return button
-
-
-def incident_actions(incident: Incident) -> dict[str, Any]:
-    """The incident buttons (same action ids as the incident message)."""
-    value = str(incident.id)
-    elements = []
-    if incident.status == IncidentStatus.triggered:
-        elements.append(_button("Acknowledge", Action.acknowledge, value, "primary"))
-    elements.append(_button("Resolve", Action.resolve, value))
-    elements.append(_button("Escalate now", Action.escalate, value, "danger"))
-    return {"type": "actions", "block_id": f"incident-{incident.id}", "elements": elements}
 
 
 def home_view(bot: Bot, session: Session, me: str, notice: str | None = None) -> dict[str, Any]:
@@ -107,7 +98,10 @@ def home_view(bot: Bot, session: Session, me: str, notice: str | None = None) ->
     if not mine:
         blocks.append(_section("None. :sunny:"))
     for incident in mine:
-        blocks += [_section(incident_line(bot, session, incident)), incident_actions(incident)]
+        blocks += [
+            _section(incident_line(bot, session, incident)),
+            incident_buttons(incident, has_rca=session.get(RcaDocument, incident.id) is not None),
+        ]
     blocks.append(_header("On call now in my rotations"))
     rotations: list[Rotation] = [
         r for r in list_rotations(session=session) if me in rotation_members(r)
