@@ -128,6 +128,24 @@ def _trigger_sent(session: Session, dedup_key: str, run: Any) -> bool:
     return row == "pagerduty"
 
 
+def _readiness(session: Session, incident: Incident) -> dict[str, Any] | None:
+    """The model's PRS at the time of the incident (its latest snapshot then), for the
+    responder: how ready the model is and its top gaps."""
+    if incident.model_id is None:
+        return None
+    from oncall.readiness.service import prs_at
+
+    prs = prs_at(session, incident.model_id, at=incident.triggered_at)
+    if prs is None:
+        return None
+    return {
+        "percent": None if prs.percent is None else round(prs.percent),
+        "partial": prs.partial,
+        "as_of": prs.at.astimezone(UTC).isoformat(),
+        "top_gaps": [f"{gap.title} ({gap.status})" for gap in prs.gaps()[:3]],
+    }
+
+
 def _trigger_body(session: Session, incident: Incident, settings: Settings) -> dict[str, Any]:
     alerts = list(
         session.exec(
@@ -173,6 +191,9 @@ def _trigger_body(session: Session, incident: Incident, settings: Settings) -> d
             "incident_url": page,
         },
     }
+    readiness = _readiness(session, incident)
+    if readiness is not None:
+        payload["custom_details"]["prs"] = readiness
     for name, value in (
         ("component", incident.model_id),
         ("group", incident.team_id),

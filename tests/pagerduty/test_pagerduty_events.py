@@ -79,6 +79,11 @@ def test_the_trigger_goes_out_after_the_policy_delay_with_the_incident_in_it(
     clock: FrozenClock,
     stub: PagerDutyStub,
 ) -> None:
+    from oncall.readiness.service import take_snapshot
+
+    with Session(catalog) as s:
+        ltv = take_snapshot(s, "ltv", now=clock())
+        s.commit()
     incident_id = fire(pd_client)  # ltv: ds-default pages after 15 minutes
     deliver(catalog, pd_settings, clock)
     clock.advance(timedelta(minutes=14, seconds=59))
@@ -102,6 +107,10 @@ def test_the_trigger_goes_out_after_the_policy_delay_with_the_incident_in_it(
     assert "ltv" in payload["summary"].lower()
     assert payload["custom_details"]["alert_count"] >= 1
     assert payload["custom_details"]["on_call"] is not None
+    # The model's readiness at the time, so the responder sees how ready it was.
+    prs = payload["custom_details"]["prs"]
+    assert ltv.percent is not None and prs["percent"] == round(ltv.percent)
+    assert prs["top_gaps"][0] == f"{ltv.gaps()[0].title} ({ltv.gaps()[0].status})"
     hrefs = [link["href"] for link in event["links"]]
     assert f"https://oncall.example.com/incidents/{incident_id}" in hrefs
     assert all(h.startswith(("http://", "https://")) for h in hrefs)
