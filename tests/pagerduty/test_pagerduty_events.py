@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pagerduty_stub import ROUTING_KEY, PagerDutyStub, oncall_env
+from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -25,7 +27,7 @@ from oncall.config import Settings
 from oncall.incidents.models import EventKind, Incident, IncidentEvent
 from oncall.incidents.service import fire_due_escalations
 from oncall.integrations.delivery import build_handlers
-from oncall.outbox import Handler, OutboxMessage, RetryableDeliveryError
+from oncall.outbox import OutboxMessage
 from oncall.scheduler import outbox_failure_on_incident
 
 ALERTMANAGER = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
@@ -210,15 +212,18 @@ def test_a_400_is_recorded_on_the_incident_with_pagerdutys_words_and_not_retried
 def test_a_slack_outage_does_not_delay_a_page(
     pd_client: TestClient,
     catalog: Engine,
-    pd_settings: Settings,
     clock: FrozenClock,
     stub: PagerDutyStub,
+    httpserver: HTTPServer,
 ) -> None:
-    def slack_down(_message: outbox.Claimed) -> None:
-        raise RetryableDeliveryError("slack answered 503")
-
-    handlers = dict(build_handlers(pd_settings, engine=catalog))
-    handlers["slack"] = Handler(send=slack_down, name="slack")
+    # Slack's Web API is down: every call answers 503. The service's own Slack handler is on.
+    httpserver.expect_request(re.compile(r"/.*")).respond_with_data(
+        "upstream unavailable", status=503
+    )
+    settings = stub_settings(
+        stub, SLACK_BOT_TOKEN="xoxb-test-0001", ONCALL_SLACK_API_URL=httpserver.url_for("/")
+    )
+    handlers = build_handlers(settings, engine=catalog, clock=clock)
     worker = outbox.Worker(engine=catalog, handlers=handlers, now=clock, name="w", poll_seconds=0.2)
     worker.start()
     try:
@@ -228,9 +233,11 @@ def test_a_slack_outage_does_not_delay_a_page(
     finally:
         worker.stop()
     assert stub.accepted()[0].dedup_key == f"oncall-{incident_id}"
+    assert any("chat.postMessage" in str(request.path) for request, _ in httpserver.log)
     with Session(catalog) as s:
         slack = s.exec(select(OutboxMessage).where(OutboxMessage.channel == "slack")).all()
-    assert slack and all(m.delivered_at is None and m.attempts >= 1 for m in slack)
+    assert slack and all(m.delivered_at is None for m in slack)
+    assert any(m.attempts >= 1 and "503" in (m.last_error or "") for m in slack)
 
 
 def test_routing_keys_per_team_literal_or_environment_never_stored_or_logged(
