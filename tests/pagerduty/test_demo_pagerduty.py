@@ -21,7 +21,7 @@ def test_the_demo_pages_pagerduty_and_takes_the_ack_back(
     assert "PagerDuty: trigger dedup_key=oncall-2" in out
     assert "acknowledges in PagerDuty's app" in out
     assert "incident 2 acknowledged by pagerduty: Ryan Curtin" in out
-    assert "acked by pagerduty: Ryan Curtin" in out  # the Slack message shows it
+    assert "| Acknowledged by pagerduty: Ryan Curtin" in out  # the Slack message shows it
     assert "PagerDuty: acknowledge dedup_key=oncall-2" not in out  # not echoed back
     engine = make_engine(f"sqlite:///{tmp_path / 'oncall.db'}")
     with Session(engine) as s:
