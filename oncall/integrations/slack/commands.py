@@ -29,7 +29,8 @@ from oncall.incidents.models import Incident, IncidentStatus
 from oncall.incidents.permissions import require_incident_permission
 from oncall.integrations.slack import later, seen
 from oncall.integrations.slack.bot import Bot, NotInCatalog
-from oncall.integrations.slack.replies import answer, escape, refusal
+from oncall.integrations.slack.replies import answer, refusal
+from oncall.integrations.slack.text import escape
 from oncall.outbox import Channel, MessageKind, enqueue
 from oncall.rotations.feeds import (
     create_calendar_token,
