@@ -21,7 +21,8 @@ from jinja2 import PackageLoader, StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from oncall.rca.content import duration_words, safe_link
+from oncall.links import safe_url
+from oncall.rca.content import duration_words
 
 MARKDOWN_TEMPLATE = "rca/rca.md.j2"
 HTML_TEMPLATE = "rca/rca.html.j2"
@@ -75,9 +76,11 @@ def md_block(value: Any) -> Markup:
 def md_link(url: Any, text: Any = None) -> Markup:
     """A Markdown link when `url` is http(s); the text alone (and why) otherwise."""
     label = md_cell(text if text is not None else url)
-    safe = safe_link(str(url)) if url else None
+    safe = safe_url(str(url)) if url else None
     if safe is None:
         return Markup(f"{label} (link left out: not http or https)" if url else label)
+    # Deliberately more than `oncall.links` quotes: a Markdown link destination also ends at
+    # `(`, `)` or a backslash, so everything outside the URL syntax is percent-encoded.
     return Markup(f"[{label}]({quote(safe, safe=':/?#[]@!$&*+,;=%~-._')})")
 
 
@@ -112,7 +115,7 @@ def points(value: Any) -> Markup:
 
 
 def _link_html(url: Any) -> str | None:
-    return safe_link(str(url)) if url else None
+    return safe_url(str(url)) if url else None
 
 
 def _common(env: SandboxedEnvironment) -> SandboxedEnvironment:
