@@ -118,37 +118,31 @@ def _link_html(url: Any) -> str | None:
     return safe_url(str(url)) if url else None
 
 
-def _common(env: SandboxedEnvironment) -> SandboxedEnvironment:
+def _environment(**options: Any) -> SandboxedEnvironment:
+    """A sandboxed environment over `oncall/templates/` with the formatting filters."""
+    env = SandboxedEnvironment(
+        loader=PackageLoader("oncall", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        **options,
+    )
     env.filters.update(when=when, duration=duration, percent=percent, points=points)
     return env
 
 
 @lru_cache
 def markdown_environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        loader=PackageLoader("oncall", "templates"),
-        autoescape=False,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        finalize=_finalize,
-    )
+    env = _environment(autoescape=False, keep_trailing_newline=True, finalize=_finalize)
     env.filters.update(md=md, md_cell=md_cell, md_block=md_block, md_link=md_link)
-    return _common(env)
+    return env
 
 
 @lru_cache
 def html_environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        loader=PackageLoader("oncall", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = _environment(autoescape=True)
     env.filters.update(safe_href=_link_html, lines=_html_lines)
-    return _common(env)
+    return env
 
 
 def _html_lines(value: Any) -> Markup:
