@@ -34,20 +34,25 @@ def slack_channel_url(channel_id: str | None) -> str | None:
     return f"https://slack.com/app_redirect?channel={quote(channel_id, safe='')}"
 
 
-_UNSAFE_IN_LINK = re.compile(r"[\s<>|\"']")
+# Characters that would end a link early (Slack's `<url|label>`, an HTML attribute, a
+# Markdown link) or hide in it (control characters): quoted, never passed through.
+_UNSAFE_IN_LINK = re.compile(r"[\s<>|\"'\x00-\x1f\x7f]")
 
 
 def safe_url(url: str | None, *, base: str | None = None) -> str | None:
     """An http(s) URL fit for a link, or None: links rendered from alert data keep only
     http and https. A relative URL (a runbook such as `runbooks/model-drift.md`) resolves
-    against `base` (ONCALL_PUBLIC_URL)."""
+    against `base` (ONCALL_PUBLIC_URL); a scheme-relative one (`//host/x`) names another
+    host and is not resolved. Something that does not parse as a URL is None."""
     if not url:
         return None
     url = url.strip()
-    if base and not urlsplit(url).scheme:
-        url = urljoin(base.rstrip("/") + "/", url)
-    parts = urlsplit(url)
+    try:
+        if base and not urlsplit(url).scheme and not url.startswith("//"):
+            url = urljoin(base.rstrip("/") + "/", url)
+        parts = urlsplit(url)
+    except ValueError:  # e.g. `http://[::1` (an unclosed IPv6 host)
+        return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    # Characters that would end a link early (Slack's `<url|label>`, an HTML attribute).
     return _UNSAFE_IN_LINK.sub(lambda m: quote(m.group(0)), url)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -399,19 +399,8 @@ def _claim_on_core(
     connection.execute(
         _LEASE, {"ids": ids, "now": now, "worker": worker, "lease_until": lease_until}
     )
-    return [
-        Claimed(
-            id=row.id,
-            channel=row.channel,
-            kind=row.kind,
-            incident_id=row.incident_id,
-            payload=row.payload,
-            attempts=row.attempts,
-            attempts_since=row.attempts_since,
-            lease_until=lease_until,
-        )
-        for row in connection.execute(_CLAIMED, {"ids": ids, "worker": worker})
-    ]
+    rows = connection.execute(_CLAIMED, {"ids": ids, "worker": worker})
+    return _claimed(rows, lease_until)
 
 
 @lru_cache(maxsize=16)
@@ -449,19 +438,31 @@ def _claim_on_driver(
         f" WHERE id IN ({marks}) AND claimed_by = ? ORDER BY id",
         [*ids, worker],
     ).fetchall()
-    return [
-        Claimed(
-            id=row_id,
-            channel=row_channel,
-            kind=kind,
-            incident_id=incident_id,
-            payload=read_json_text(payload),
-            attempts=attempts,
-            attempts_since=read_sqlite_timestamp(since),
-            lease_until=lease_until,
+    return _claimed(rows, lease_until, as_text=True)
+
+
+def _claimed(
+    rows: Iterable[Sequence[Any]], lease_until: datetime, *, as_text: bool = False
+) -> list[Claimed]:
+    """Rows of `_CLAIMED`'s columns as leased messages; `as_text`: as SQLite's own cursor
+    reads them (the payload as JSON text, the time as text)."""
+    claimed = []
+    for row_id, channel, kind, incident_id, payload, attempts, since in rows:
+        if as_text:
+            payload, since = read_json_text(payload), read_sqlite_timestamp(since)
+        claimed.append(
+            Claimed(
+                id=row_id,
+                channel=channel,
+                kind=kind,
+                incident_id=incident_id,
+                payload=payload,
+                attempts=attempts,
+                attempts_since=since,
+                lease_until=lease_until,
+            )
         )
-        for row_id, row_channel, kind, incident_id, payload, attempts, since in rows
-    ]
+    return claimed
 
 
 def _release(engine: Engine, ids: list[int], worker: str) -> None:

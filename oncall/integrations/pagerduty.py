@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
 
 from pagerduty import EventsApiV2Client
 from pagerduty.errors import Error as PagerDutyError
@@ -33,12 +32,12 @@ from pagerduty.errors import HttpError
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from oncall import links
 from oncall.catalog.models import Model, Team
 from oncall.catalog.routing_keys import RoutingKey, key_for_team
 from oncall.config import Settings
 from oncall.incidents.models import Alert, Incident
 from oncall.integrations.console import Printer
-from oncall.links import incident_url
 from oncall.outbox import (
     OUTBOX,
     Claimed,
@@ -102,18 +101,6 @@ class PreparedEvent:
     console: str | None = None
 
 
-def _http_link(url: str | None, base: str) -> str | None:
-    """Links from alert data keep only http and https; a relative runbook resolves against
-    ONCALL_PUBLIC_URL."""
-    if not url:
-        return None
-    url = url.strip()
-    if not urlsplit(url).scheme:
-        url = urljoin(base.rstrip("/") + "/", url)
-    parts = urlsplit(url)
-    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
-
-
 def _trigger_sent(session: Session, dedup_key: str, run: Any) -> bool:
     """Whether this escalation run's trigger reached PagerDuty (an ack or a resolve for an
     incident PagerDuty never heard of is not sent)."""
@@ -160,12 +147,12 @@ def _trigger_body(session: Session, incident: Incident, settings: Settings) -> d
     ).one()
     team = session.get(Team, incident.team_id) if incident.team_id else None
     model = session.get(Model, incident.model_id) if incident.model_id else None
-    page = incident_url(settings, incident.id)
+    page = links.incident_url(settings, incident.id)
     runbook = next(
         (
             link
             for link in (
-                _http_link(raw, settings.public_url)
+                links.safe_url(raw, base=links.public_base(settings))
                 for raw in [incident.labels.get("runbook_url")]
                 + [a.annotations.get("runbook_url") for a in alerts]
             )
@@ -201,18 +188,13 @@ def _trigger_body(session: Session, incident: Incident, settings: Settings) -> d
     ):
         if value:
             payload[name] = value
-    links = [{"href": page, "text": f"Incident #{incident.id} in oncall"}]
-    if incident.slack_channel and incident.slack_ts:
-        links.append(
-            {
-                "href": "https://slack.com/app_redirect?channel="
-                + quote(incident.slack_channel, safe=""),
-                "text": "Slack message",
-            }
-        )
+    event_links = [{"href": page, "text": f"Incident #{incident.id} in oncall"}]
+    slack = links.slack_channel_url(incident.slack_channel) if incident.slack_ts else None
+    if slack:
+        event_links.append({"href": slack, "text": "Slack message"})
     if runbook:
-        links.append({"href": runbook, "text": "Runbook"})
-    return {"payload": payload, "links": links, "client": "oncall", "client_url": page}
+        event_links.append({"href": runbook, "text": "Runbook"})
+    return {"payload": payload, "links": event_links, "client": "oncall", "client_url": page}
 
 
 def prepare(session: Session, message: Claimed, settings: Settings) -> PreparedEvent:

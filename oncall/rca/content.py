@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from oncall.incidents.models import Alert, EventKind, Incident, IncidentEvent
+from oncall.links import safe_url
 from oncall.rca.models import HUMAN_SECTIONS, ActionStatus, RcaActionItem, RcaDocument
 from oncall.rca.prs import PrsAtTime
 
@@ -23,28 +23,6 @@ DEFAULT_DUE_DAYS = 30
 
 NO_PRS = "no readiness score recorded for this model yet"
 ALERT_ROWS = 100  # a storm's RCA lists this many alerts, and says how many there were
-
-
-# --- links ------------------------------------------------------------------------------------
-
-
-def safe_link(url: str | None, *, base: str | None = None) -> str | None:
-    """`url` if it is http(s), or a relative path resolved against `base`; else None."""
-    if not url:
-        return None
-    url = url.strip()
-    if any(ord(ch) < 0x20 or ch in "<>\"' " for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() in ("http", "https") and parts.netloc:
-        return url
-    if not parts.scheme and not parts.netloc and base and not url.startswith("//"):
-        joined = urljoin(base.rstrip("/") + "/", url.lstrip("/"))
-        return joined if urlsplit(joined).scheme in ("http", "https") else None
-    return None
 
 
 # --- the content of one RCA -------------------------------------------------------------------
@@ -130,7 +108,7 @@ def build_content(
     removed = 0
     for alert in alerts:
         raw_runbook = alert.annotations.get("runbook_url")
-        runbook = safe_link(raw_runbook, base=base)
+        runbook = safe_url(raw_runbook, base=base)
         if raw_runbook and runbook is None:
             removed += 1
         if runbook:
@@ -148,10 +126,10 @@ def build_content(
                 "description": alert.annotations.get("description", ""),
                 "runbook_url": runbook,
                 "runbook_removed": bool(raw_runbook) and runbook is None,
-                "generator_url": safe_link(alert.generator_url),
+                "generator_url": safe_url(alert.generator_url),
             }
         )
-    model_runbook_url = safe_link(model_runbook, base=base)
+    model_runbook_url = safe_url(model_runbook, base=base)
     if model_runbook_url:
         runbooks.setdefault(model_runbook_url, f"{incident.model_id} runbook")
 

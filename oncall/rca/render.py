@@ -21,7 +21,8 @@ from jinja2 import PackageLoader, StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from oncall.rca.content import duration_words, safe_link
+from oncall.links import safe_url
+from oncall.rca.content import duration_words
 
 MARKDOWN_TEMPLATE = "rca/rca.md.j2"
 HTML_TEMPLATE = "rca/rca.html.j2"
@@ -75,9 +76,11 @@ def md_block(value: Any) -> Markup:
 def md_link(url: Any, text: Any = None) -> Markup:
     """A Markdown link when `url` is http(s); the text alone (and why) otherwise."""
     label = md_cell(text if text is not None else url)
-    safe = safe_link(str(url)) if url else None
+    safe = safe_url(str(url)) if url else None
     if safe is None:
         return Markup(f"{label} (link left out: not http or https)" if url else label)
+    # Deliberately more than `oncall.links` quotes: a Markdown link destination also ends at
+    # `(`, `)` or a backslash, so everything outside the URL syntax is percent-encoded.
     return Markup(f"[{label}]({quote(safe, safe=':/?#[]@!$&*+,;=%~-._')})")
 
 
@@ -112,40 +115,34 @@ def points(value: Any) -> Markup:
 
 
 def _link_html(url: Any) -> str | None:
-    return safe_link(str(url)) if url else None
+    return safe_url(str(url)) if url else None
 
 
-def _common(env: SandboxedEnvironment) -> SandboxedEnvironment:
+def _environment(**options: Any) -> SandboxedEnvironment:
+    """A sandboxed environment over `oncall/templates/` with the formatting filters."""
+    env = SandboxedEnvironment(
+        loader=PackageLoader("oncall", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        **options,
+    )
     env.filters.update(when=when, duration=duration, percent=percent, points=points)
     return env
 
 
 @lru_cache
 def markdown_environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        loader=PackageLoader("oncall", "templates"),
-        autoescape=False,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        finalize=_finalize,
-    )
+    env = _environment(autoescape=False, keep_trailing_newline=True, finalize=_finalize)
     env.filters.update(md=md, md_cell=md_cell, md_block=md_block, md_link=md_link)
-    return _common(env)
+    return env
 
 
 @lru_cache
 def html_environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        loader=PackageLoader("oncall", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = _environment(autoescape=True)
     env.filters.update(safe_href=_link_html, lines=_html_lines)
-    return _common(env)
+    return env
 
 
 def _html_lines(value: Any) -> Markup:

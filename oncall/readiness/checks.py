@@ -181,37 +181,40 @@ def _practice(
     )
 
 
-def _data_checks(ctx: Context) -> CheckResult:
-    return _practice(
+def _declared_practice(
+    check_id: str, title: str, path: str, todo: str
+) -> Callable[[Context], CheckResult]:
+    """A practice declared at `path` of the model's readiness (`tests.unit`), as a check."""
+
+    def check(ctx: Context) -> CheckResult:
+        value: object = ctx.facts.readiness
+        for part in path.split("."):
+            value = getattr(value, part)
+        return _practice(check_id, title, path, value, todo, ctx)
+
+    return check
+
+
+_PRACTICES = (
+    (
         "data.validation",
         "Input data is validated",
         "data_checks",
-        ctx.facts.readiness.data_checks,
         "Validate the input data before scoring (schema, ranges, nulls, volume)",
-        ctx,
-    )
-
-
-def _unit_tests(ctx: Context) -> CheckResult:
-    return _practice(
+    ),
+    (
         "testing.unit",
         "Unit tests",
         "tests.unit",
-        ctx.facts.readiness.tests.unit,
         "Write unit tests for the feature code and the model's pre- and post-processing",
-        ctx,
-    )
-
-
-def _integration_tests(ctx: Context) -> CheckResult:
-    return _practice(
+    ),
+    (
         "testing.integration",
         "Integration tests",
         "tests.integration",
-        ctx.facts.readiness.tests.integration,
         "Write an integration test that runs the pipeline end to end on a small sample",
-        ctx,
-    )
+    ),
+)
 
 
 # --- operations --------------------------------------------------------------------------------
@@ -371,9 +374,7 @@ CHECKS: tuple[Callable[[Context], CheckResult], ...] = (
     live_checks.alerts_routed,
     live_checks.drift_monitored,
     live_checks.drift_job_fresh,
-    _data_checks,
-    _unit_tests,
-    _integration_tests,
+    *(_declared_practice(*practice) for practice in _PRACTICES),
     _retraining,
     _rollback,
     live_checks.batch_success,

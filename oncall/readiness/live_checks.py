@@ -42,13 +42,15 @@ def _no_live(ctx: Context, check_id: str, title: str) -> CheckResult | None:
     return None
 
 
-def metrics_exported(ctx: Context) -> CheckResult:
-    check_id, title = "monitoring.metrics", "Model exports metrics"
+def _scraped(
+    ctx: Context, check_id: str, title: str, metric: str, exported: bool, fix: str
+) -> CheckResult:
+    """Whether Prometheus scrapes the model's `metric`: automated, or missing with `fix`."""
     if (unknown := _no_live(ctx, check_id, title)) is not None:
         return unknown
     assert ctx.live is not None
-    series = f'model_predictions_total{{model="{ctx.model}"}}'
-    if ctx.model in ctx.live.predictions:
+    series = f'{metric}{{model="{ctx.model}"}}'
+    if exported:
         return result(
             check_id,
             title,
@@ -60,6 +62,17 @@ def metrics_exported(ctx: Context) -> CheckResult:
         title,
         CheckStatus.missing,
         Evidence(ctx.live.source, ctx.live.at, f"Prometheus has no {series}"),
+        fix,
+    )
+
+
+def metrics_exported(ctx: Context) -> CheckResult:
+    return _scraped(
+        ctx,
+        "monitoring.metrics",
+        "Model exports metrics",
+        "model_predictions_total",
+        ctx.live is not None and ctx.model in ctx.live.predictions,
         f"Count predictions in the serving or scoring code (a prometheus_client Counter "
         f"model_predictions_total with label model={ctx.model}) and let Prometheus scrape it",
     )
@@ -114,23 +127,12 @@ def alerts_routed(ctx: Context) -> CheckResult:
 
 
 def drift_monitored(ctx: Context) -> CheckResult:
-    check_id, title = "observability.drift", "Input drift is monitored"
-    if (unknown := _no_live(ctx, check_id, title)) is not None:
-        return unknown
-    assert ctx.live is not None
-    series = f'model_drift_score{{model="{ctx.model}"}}'
-    if ctx.model in ctx.live.drift:
-        return result(
-            check_id,
-            title,
-            CheckStatus.automated,
-            Evidence(ctx.live.source, ctx.live.at, f"{series} is scraped"),
-        )
-    return result(
-        check_id,
-        title,
-        CheckStatus.missing,
-        Evidence(ctx.live.source, ctx.live.at, f"Prometheus has no {series}"),
+    return _scraped(
+        ctx,
+        "observability.drift",
+        "Input drift is monitored",
+        "model_drift_score",
+        ctx.live is not None and ctx.model in ctx.live.drift,
         "Run a drift job (e.g. PSI or KS per feature against the training data) that "
         f"exports model_drift_score{{model={ctx.model},feature=...}}",
     )

@@ -94,13 +94,19 @@ def handed_off(
             now=now,
         )
     if incoming is not None:
-        enqueue(
-            session=session,
-            channel=Channel.slack,
-            kind=MessageKind.direct_message,
-            payload={"person": incoming, **about},
-            now=now,
-        )
+        direct_message(session=session, now=now, person_id=incoming, **about)
+
+
+def direct_message(*, session: Session, now: datetime, person_id: str, **about: object) -> None:
+    """A direct message to a catalog person (`about` says what: its `topic` and values),
+    through the outbox in the caller's transaction."""
+    enqueue(
+        session=session,
+        channel=Channel.slack,
+        kind=MessageKind.direct_message,
+        payload={"person": person_id, **about},
+        now=now,
+    )
 
 
 def set_usergroup(

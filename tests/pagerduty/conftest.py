@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from pagerduty_stub import PagerDutyStub, oncall_env
+from pagerduty_helpers import stub_settings
+from pagerduty_stub import PagerDutyStub
 from sqlalchemy.engine import Engine
 
 from oncall.app import create_app
@@ -19,11 +20,6 @@ from oncall.config import Settings
 def stub(tmp_path: Path) -> Iterator[PagerDutyStub]:
     with PagerDutyStub(tmp_path) as server:
         yield server
-
-
-def stub_settings(stub: PagerDutyStub, **extra: str) -> Settings:
-    """Settings pointing at the stub; the engine is passed to the app explicitly."""
-    return Settings(ONCALL_DATABASE_URL="sqlite://", **oncall_env(stub, **extra))  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -9,15 +9,15 @@ import json
 import logging
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pagerduty_stub import ROUTING_KEY, PagerDutyStub, oncall_env
+from pagerduty_helpers import ALERTMANAGER, deliver, fire, pagerduty_rows, stub_settings
+from pagerduty_stub import ROUTING_KEY, PagerDutyStub
 from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from oncall import outbox
 from oncall.app import create_app
@@ -28,41 +28,6 @@ from oncall.incidents.models import EventKind, Incident, IncidentEvent
 from oncall.incidents.service import fire_due_escalations
 from oncall.integrations.delivery import build_handlers
 from oncall.outbox import OutboxMessage
-from oncall.scheduler import outbox_failure_on_incident
-
-ALERTMANAGER = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
-
-
-def fire(client: TestClient, name: str = "batch-failure-firing") -> int:
-    body = json.loads((ALERTMANAGER / f"{name}.json").read_text())
-    response = client.post("/api/v1/alerts/alertmanager", json=body)
-    assert response.status_code == 200, response.text
-    incident_id: int = response.json()["incident_id"]
-    return incident_id
-
-
-def deliver(engine: Engine, settings: Settings, clock: FrozenClock) -> outbox.DeliveryReport:
-    return outbox.deliver_due(
-        engine=engine,
-        handlers=build_handlers(settings, engine=engine),
-        now=clock,
-        on_failure=outbox_failure_on_incident(clock),
-    )
-
-
-def stub_settings(stub: PagerDutyStub, **extra: str) -> Settings:
-    return Settings(ONCALL_DATABASE_URL="sqlite://", **oncall_env(stub, **extra))  # type: ignore[arg-type]
-
-
-def pagerduty_rows(engine: Engine) -> list[OutboxMessage]:
-    with Session(engine) as s:
-        return list(
-            s.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.channel == "pagerduty")
-                .order_by(col(OutboxMessage.id))
-            )
-        )
 
 
 def set_policy(engine: Engine, policy_id: str, steps: list[dict[str, Any]]) -> None:

@@ -5,38 +5,33 @@ requests change nothing."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pagerduty_helpers import deliver, fire
 from pagerduty_stub import WEBHOOK_SECRET, PagerDutyStub, sign, webhook_body
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from oncall import outbox
 from oncall.app import create_app
 from oncall.clock import FrozenClock
 from oncall.config import Settings
 from oncall.incidents.service import fire_due_escalations
-from oncall.integrations.delivery import build_handlers
 from oncall.outbox import OutboxMessage
 
-ALERTMANAGER = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
 WEBHOOK = "/api/v1/pagerduty/webhook"
 
 
 def open_and_page(
     client: TestClient, engine: Engine, settings: Settings, clock: FrozenClock
 ) -> int:
-    body = json.loads((ALERTMANAGER / "batch-failure-firing.json").read_text())
-    incident_id: int = client.post("/api/v1/alerts/alertmanager", json=body).json()["incident_id"]
+    incident_id = fire(client)
     clock.advance(timedelta(minutes=15))
     assert fire_due_escalations(engine=engine, now=clock()) == 1
-    outbox.deliver_due(engine=engine, handlers=build_handlers(settings, engine=engine), now=clock)
+    deliver(engine, settings, clock)
     return incident_id
 
 
@@ -78,9 +73,7 @@ def test_an_ack_in_pagerduty_acknowledges_here_without_an_echo(
     added = rows(catalog, incident_id)[len(before) :]
     assert ("slack", "update_incident") in added  # the Slack message shows the ack
     assert not [r for r in added if r[0] == "pagerduty"]  # not echoed back
-    outbox.deliver_due(
-        engine=catalog, handlers=build_handlers(pd_settings, engine=catalog), now=clock
-    )
+    deliver(catalog, pd_settings, clock)
     assert [r.action for r in stub.received] == ["trigger"]
 
     clock.advance(timedelta(hours=1))  # the escalation stopped: no @here step follows

@@ -61,6 +61,19 @@ def deliver(
     )
 
 
+def fire_and_post(
+    client: TestClient,
+    settings: Settings,
+    engine: Engine,
+    clock: FrozenClock,
+    name: str = "batch-failure-firing",
+) -> int:
+    """An incident opened by an Alertmanager fixture, its Slack message posted."""
+    incident_id = fire(client, payload(name))
+    deliver(settings, engine, clock)
+    return incident_id
+
+
 def incident(engine: Engine, incident_id: int) -> Incident:
     with Session(engine) as s:
         found = s.get(Incident, incident_id)

@@ -8,7 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from delivery_helpers import buttons, deliver, fire, handler, incident, payload, texts
+from delivery_helpers import (
+    buttons,
+    deliver,
+    fire,
+    fire_and_post,
+    handler,
+    incident,
+    payload,
+    texts,
+)
 from delivery_stub import Answer, SlackStub
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -49,8 +58,7 @@ def test_new_incident_is_one_message_with_mention_facts_runbook_and_buttons(
     clock: FrozenClock,
     stub: SlackStub,
 ) -> None:
-    incident_id = fire(app_client, payload("batch-failure-firing"))
-    deliver(slack_settings, catalog, clock)
+    incident_id = fire_and_post(app_client, slack_settings, catalog, clock)
 
     [post] = stub.of("chat.postMessage")
     body = post.body
@@ -162,8 +170,7 @@ def test_rapid_changes_become_one_update_of_the_stored_ts_with_the_latest_state(
     clock: FrozenClock,
     stub: SlackStub,
 ) -> None:
-    incident_id = fire(app_client, payload("batch-failure-firing"))
-    deliver(slack_settings, catalog, clock)
+    incident_id = fire_and_post(app_client, slack_settings, catalog, clock)
     ts = incident(catalog, incident_id).slack_ts
 
     clock.advance(timedelta(seconds=1))
@@ -224,8 +231,7 @@ def test_the_state_line_says_who_acknowledged_and_the_rca_button_appears_once_an
     clock: FrozenClock,
     stub: SlackStub,
 ) -> None:
-    incident_id = fire(app_client, payload("batch-failure-firing"))
-    deliver(slack_settings, catalog, clock)
+    incident_id = fire_and_post(app_client, slack_settings, catalog, clock)
     app_client.post(f"/api/v1/incidents/{incident_id}/ack", json={"by": "ryan"})
     deliver(slack_settings, catalog, clock)
     first = stub.of("chat.update")[-1].body
@@ -394,8 +400,7 @@ def test_an_update_after_a_refused_post_posts_the_message(
     stub: SlackStub,
 ) -> None:
     stub.script("chat.postMessage", Answer(200, {"ok": False, "error": "not_in_channel"}))
-    incident_id = fire(app_client, payload("batch-failure-firing"))
-    deliver(slack_settings, catalog, clock)
+    incident_id = fire_and_post(app_client, slack_settings, catalog, clock)
     app_client.post(f"/api/v1/incidents/{incident_id}/ack", json={"by": "ryan"})
     deliver(slack_settings, catalog, clock)
     assert len(stub.of("chat.postMessage")) == 2 and stub.of("chat.update") == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from delivery_helpers import deliver, fire, gpu_group, incident, payload, texts
+from delivery_helpers import deliver, fire, fire_and_post, gpu_group, incident, texts
 from delivery_stub import SlackStub
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -46,8 +46,7 @@ def test_escalation_steps_reply_in_the_thread_and_call_exactly_who_they_name(
             {"after": "20m", "notify": ["team_channel"]},
         ],
     )
-    incident_id = fire(app_client, payload("batch-failure-firing"))
-    deliver(slack_settings, catalog, clock)
+    incident_id = fire_and_post(app_client, slack_settings, catalog, clock)
     posted = incident(catalog, incident_id)
     for minutes in (5, 10, 15, 20):
         clock.set(posted.triggered_at + timedelta(minutes=minutes, seconds=1))
@@ -73,8 +72,7 @@ def test_thread_text_is_escaped_so_a_bookkeeping_reply_pings_nobody(
     clock: FrozenClock,
     stub: SlackStub,
 ) -> None:
-    incident_id = fire(app_client, payload("batch-failure-firing"))
-    deliver(slack_settings, catalog, clock)
+    incident_id = fire_and_post(app_client, slack_settings, catalog, clock)
     with Session(catalog) as s:
         found = s.get(Incident, incident_id)
         assert found is not None

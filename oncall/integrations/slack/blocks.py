@@ -61,12 +61,7 @@ class IncidentMessage:
 
 def person(people: Mapping[str, Person], person_id: str | None) -> str:
     """A person id as a mention (`<@U…>` from the catalog's slack_user), else escaped text."""
-    if person_id is None:
-        return "nobody"
-    found = people.get(person_id)
-    if found is None:
-        return t.escape(t.one_line(person_id))
-    return t.mention(found.slack_user, found.name)
+    return t.person_mention(people.get(person_id) if person_id else None, person_id)
 
 
 def incident_buttons(incident: Incident, *, has_rca: bool) -> Block:

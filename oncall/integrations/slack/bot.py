@@ -24,11 +24,13 @@ from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from oncall import links
 from oncall.catalog.models import Person
 from oncall.clock import Clock
 from oncall.config import Settings
 from oncall.db import session_scope
 from oncall.integrations.slack.client import web_client
+from oncall.integrations.slack.text import person_mention
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,8 @@ class Bot:
         return person.slack_user if person else None
 
     def mention(self, session: Session, person_id: str | None) -> str:
-        """`<@U…>` for a person with a Slack user, else their name (or 'nobody')."""
+        """`<@U…>` for a person with a Slack user, else their name (or 'nobody'): see
+        `text.person_mention`."""
         if person_id is None:
             return "nobody"
         known = self._mentions.get(person_id)
@@ -107,13 +110,13 @@ class Bot:
             return known[1]
         person = session.get(Person, person_id)
         if person is None:
-            return person_id
-        mention = f"<@{person.slack_user}>" if person.slack_user else person.name
+            return person_mention(None, person_id)
+        mention = person_mention(person, person_id)
         self._mentions[person_id] = (time.monotonic() + CACHE_SECONDS, mention)
         return mention
 
     def incident_url(self, incident_id: int | None) -> str:
-        return f"{self.settings.public_url.rstrip('/')}/incidents/{incident_id}"
+        return links.incident_url(self.settings, incident_id)
 
 
 Register = Callable[[App, Bot], None]

@@ -25,8 +25,9 @@ from oncall.incidents.permissions import require_incident_permission
 from oncall.integrations.slack import later, seen
 from oncall.integrations.slack.actions import Action
 from oncall.integrations.slack.bot import Bot
-from oncall.integrations.slack.replies import answer, escape
+from oncall.integrations.slack.replies import answer
 from oncall.integrations.slack.swaps import answer_swap
+from oncall.integrations.slack.text import escape
 
 log = logging.getLogger(__name__)
 

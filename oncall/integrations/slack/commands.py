@@ -29,15 +29,15 @@ from oncall.incidents.models import Incident, IncidentStatus
 from oncall.incidents.permissions import require_incident_permission
 from oncall.integrations.slack import later, seen
 from oncall.integrations.slack.bot import Bot, NotInCatalog
-from oncall.integrations.slack.replies import answer, escape, refusal
-from oncall.outbox import Channel, MessageKind, enqueue
+from oncall.integrations.slack.replies import answer, refusal
+from oncall.integrations.slack.text import escape
 from oncall.rotations.feeds import (
     create_calendar_token,
     feed_url,
     list_calendar_tokens,
     revoke_calendar_token,
 )
-from oncall.rotations.handoffs import announce_change
+from oncall.rotations.handoffs import announce_change, direct_message
 from oncall.rotations.overrides import add_override
 from oncall.rotations.permissions import require_member_or_lead, rotation_members
 from oncall.rotations.queries import current_shift, final_shifts
@@ -402,16 +402,12 @@ def calendar(bot: Bot, call: Invocation) -> Reply:
         for old in mine:
             revoke_calendar_token(session=session, token_id=old.id or 0, now=now)
         _row, token = create_calendar_token(session=session, now=now, person_id=me, by=me)
-        enqueue(
+        direct_message(
             session=session,
-            channel=Channel.slack,
-            kind=MessageKind.direct_message,
-            payload={
-                "person": me,
-                "topic": "calendar",
-                "url": feed_url(bot.settings.public_url, token),
-            },
             now=now,
+            person_id=me,
+            topic="calendar",
+            url=feed_url(bot.settings.public_url, token),
         )
         return ":calendar: I've sent you your personal calendar feed link by DM."
 

@@ -265,10 +265,7 @@ def thread_text(session: Session, incident: Incident, payload: Mapping[str, Any]
     anyone; the text itself is escaped, so it can ping nobody."""
     mentioned = [str(p) for p in payload.get("mention") or []]
     people = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(mentioned)))}
-    calls = [
-        t.mention(people[p].slack_user, people[p].name) if p in people else t.escape(p)
-        for p in mentioned
-    ]
+    calls = [t.person_mention(people.get(p), p) for p in mentioned]
     if payload.get("here"):
         calls.insert(0, "<!here>")
     body = t.escape(str(payload.get("text", "")))

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from oncall.errors import InvalidRequest
 from oncall.integrations.slack.bot import Bot
-from oncall.integrations.slack.replies import escape
+from oncall.integrations.slack.text import escape
 from oncall.readiness import render
 from oncall.readiness.models import ModelPRS
 from oncall.readiness.service import model_prs, models_prs, prs_at, require_model

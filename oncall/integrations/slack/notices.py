@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from oncall.catalog.models import Person, Rotation
 from oncall.integrations.slack.actions import Action
+from oncall.integrations.slack.text import escape, person_mention
 from oncall.outbox import (
     OUTBOX,
     Claimed,
@@ -28,30 +29,13 @@ from oncall.outbox import (
 
 SlackCall = dict[str, Any]  # {"method": "chat.postMessage", "args": {...}}
 
-# Slack errors worth another try; every other error is permanent (shown, not repeated).
-_RETRYABLE = {
-    "ratelimited",
-    "message_limit_exceeded",
-    "internal_error",
-    "fatal_error",
-    "service_unavailable",
-    "request_timeout",
-}
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
 
 def _person(session: Session, person_id: str | None) -> Person | None:
     return session.get(Person, person_id) if person_id else None
 
 
 def _mention(session: Session, person_id: str | None) -> str:
-    person = _person(session, person_id)
-    if person is None:
-        return "nobody" if person_id is None else _escape(person_id)
-    return f"<@{person.slack_user}>" if person.slack_user else _escape(person.name)
+    return person_mention(_person(session, person_id), person_id)
 
 
 def _slack_user(session: Session, person_id: str | None) -> str:
@@ -77,7 +61,7 @@ def _section(text: str) -> dict[str, Any]:
 def handoff_text(session: Session, p: Mapping[str, Any], *, you: bool = False) -> str:
     incoming = "You are" if you else f"{_mention(session, p.get('incoming'))} is"
     lines = [
-        f":arrows_counterclockwise: *{_escape(str(p.get('rotation_id')))}*: {incoming} now on "
+        f":arrows_counterclockwise: *{escape(str(p.get('rotation_id')))}*: {incoming} now on "
         f"call (was {_mention(session, p.get('outgoing'))})."
     ]
     incidents = list(p.get("incidents") or [])
@@ -85,7 +69,7 @@ def handoff_text(session: Session, p: Mapping[str, Any], *, you: bool = False) -
         lines.append(f"Still open ({len(incidents)}):")
         lines += [
             f"• #{i.get('id')} *{str(i.get('severity', '')).upper()}* "
-            f"{_escape(str(i.get('title', '')))}"
+            f"{escape(str(i.get('title', '')))}"
             for i in incidents[:20]
         ]
         if len(incidents) > 20:
@@ -98,7 +82,7 @@ def handoff_text(session: Session, p: Mapping[str, Any], *, you: bool = False) -
 def _swap_shift(session: Session, p: Mapping[str, Any], person_id: str | None) -> str:
     start = p.get("shift_start")
     when = _local(session, person_id, start) if start else "a shift"
-    return f"{when} of *{_escape(str(p.get('rotation_id', '')))}* ({_escape(str(p.get('layer')))})"
+    return f"{when} of *{escape(str(p.get('rotation_id', '')))}* ({escape(str(p.get('layer')))})"
 
 
 def _dm_text(session: Session, p: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
@@ -122,7 +106,7 @@ def _dm_text(session: Session, p: Mapping[str, Any]) -> tuple[str, list[dict[str
             f"{_swap_shift(session, p, me)}{anyone if p.get('anyone') else ''}."
         )
         if p.get("note"):
-            text += f"\n> {_escape(str(p['note']))}"
+            text += f"\n> {escape(str(p['note']))}"
         buttons = {
             "type": "actions",
             "block_id": f"swap-{p.get('swap_id')}",
@@ -150,7 +134,7 @@ def _dm_text(session: Session, p: Mapping[str, Any]) -> tuple[str, list[dict[str
         "swap_gone": f":hourglass: Too late: {by} already took that shift "
         f"(swap {p.get('swap_id')}).",
     }
-    text = texts.get(str(topic), f"{_escape(str(topic))}")
+    text = texts.get(str(topic), f"{escape(str(topic))}")
     return text, [_section(text)]
 
 
@@ -162,7 +146,7 @@ def change_text(session: Session, p: Mapping[str, Any]) -> str:
     def when(value: Any) -> str:
         return f"{datetime.fromisoformat(str(value)).astimezone(zone):%a %d %b %H:%M}"
 
-    where = f"*{_escape(str(p.get('rotation_id')))}*"
+    where = f"*{escape(str(p.get('rotation_id')))}*"
     if p.get("topic") == "override":
         return (
             f":calendar: {where}: {_mention(session, p.get('person'))} covers from "
@@ -171,7 +155,7 @@ def change_text(session: Session, p: Mapping[str, Any]) -> str:
         )
     return (
         f":handshake: {where}: {_mention(session, p.get('person'))} takes the shift of "
-        f"{when(p.get('start'))} ({zone.key}, {_escape(str(p.get('layer')))}) from "
+        f"{when(p.get('start'))} ({zone.key}, {escape(str(p.get('layer')))}) from "
         f"{_mention(session, p.get('was'))}."
     )
 

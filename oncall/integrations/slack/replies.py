@@ -1,4 +1,4 @@
-"""What the bot answers a person: refusals, the 'how to be added' answer, escaping.
+"""What the bot answers a person: refusals and the 'how to be added' answer.
 
 The errors domain code raises are mapped here once for Slack (as `oncall.app` maps them for
 HTTP and `oncall.commands.common` for the command line): a polite ephemeral sentence with the
@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from oncall.errors import Conflict, DomainError, InvalidRequest, NotAllowed, UnknownEntity
 from oncall.integrations.slack.bot import Bot, NotInCatalog
+from oncall.integrations.slack.text import escape
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,6 @@ T = TypeVar("T")
 SOMETHING_WENT_WRONG = (
     ":x: Something went wrong on our side; it was logged. Please try again in a moment."
 )
-
-
-def escape(text: str) -> str:
-    """Text from alerts or people, shown and never acted on (`<!channel>` does not ping)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _first_upper(text: str) -> str:

@@ -14,8 +14,8 @@ from sqlmodel import Session, col, select
 from oncall.catalog.service import get_rotation
 from oncall.errors import InvalidRequest
 from oncall.integrations.slack.bot import Bot
-from oncall.outbox import Channel, MessageKind, OutboxMessage, enqueue
-from oncall.rotations.handoffs import announce_change
+from oncall.outbox import MessageKind, OutboxMessage
+from oncall.rotations.handoffs import announce_change, direct_message
 from oncall.rotations.models import Swap, SwapStatus
 from oncall.rotations.permissions import require_member_or_lead, rotation_members
 from oncall.rotations.queries import person_shifts
@@ -49,16 +49,6 @@ def upcoming_shifts(session: Session, person_id: str, now: datetime) -> list[Shi
     return list(out.values())
 
 
-def _dm(session: Session, now: datetime, person_id: str, **about: object) -> None:
-    enqueue(
-        session=session,
-        channel=Channel.slack,
-        kind=MessageKind.direct_message,
-        payload={"person": person_id, **about},
-        now=now,
-    )
-
-
 def request_from_slack(
     bot: Bot, session: Session, *, me: str, shift: str, to: str, note: str | None
 ) -> str:
@@ -82,10 +72,10 @@ def request_from_slack(
             by=me,
             note=note,
         )
-        _dm(
-            session,
-            now,
-            person,
+        direct_message(
+            session=session,
+            now=now,
+            person_id=person,
             topic="swap_request",
             swap_id=swap.id,
             rotation_id=rotation_id,
@@ -142,7 +132,14 @@ def answer_swap(bot: Bot, session: Session, *, me: str, swap_value: str, decisio
         return f":information_source: This request is already {swap.status}."
     if decision == "decline":
         swap = decline_swap(session=session, swap_id=swap_id, now=now, by=me)
-        _dm(session, now, swap.from_person_id, topic="swap_declined", swap_id=swap_id, by=me)
+        direct_message(
+            session=session,
+            now=now,
+            person_id=swap.from_person_id,
+            topic="swap_declined",
+            swap_id=swap_id,
+            by=me,
+        )
         return ":x: You declined the swap; they've been told."
     swap = accept_swap(session=session, swap_id=swap_id, now=now, by=me)
     announce_change(
@@ -155,7 +152,14 @@ def answer_swap(bot: Bot, session: Session, *, me: str, swap_value: str, decisio
         layer=swap.layer,
         start=swap.shift_start.isoformat(),
     )
-    _dm(session, now, swap.from_person_id, topic="swap_taken", swap_id=swap_id, by=me)
+    direct_message(
+        session=session,
+        now=now,
+        person_id=swap.from_person_id,
+        topic="swap_taken",
+        swap_id=swap_id,
+        by=me,
+    )
     others = session.exec(
         select(Swap)
         .where(col(Swap.rotation_id) == swap.rotation_id)
@@ -168,7 +172,15 @@ def answer_swap(bot: Bot, session: Session, *, me: str, swap_value: str, decisio
         # Their request's buttons give way to "too late" (a new DM if it was not sent yet).
         sent = _request_message(session, other)
         extra = {"replace": {"channel": sent[0], "ts": sent[1]}} if sent else {}
-        _dm(session, now, other.to_person_id, topic="swap_gone", swap_id=other.id, by=me, **extra)
+        direct_message(
+            session=session,
+            now=now,
+            person_id=other.to_person_id,
+            topic="swap_gone",
+            swap_id=other.id,
+            by=me,
+            **extra,
+        )
     return (
         f":handshake: The shift is yours: you took it from "
         f"{bot.mention(session, swap.from_person_id)}. `/oncall schedule` shows it."

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime
 
 from oncall import links
+from oncall.catalog.models import Person
 
 # Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks).
 MAX_BLOCKS = 50
@@ -81,6 +82,14 @@ def mention(slack_user: str | None, name: str | None) -> str:
     if slack_user and _SLACK_USER.match(slack_user):
         return f"<@{slack_user}>"
     return escape(one_line(name or "someone"))
+
+
+def person_mention(person: Person | None, person_id: str | None) -> str:
+    """A catalog person id as Slack shows it: their mention or name, the escaped id of a
+    person the catalog does not know, or `nobody`."""
+    if person is None:
+        return "nobody" if person_id is None else escape(one_line(person_id))
+    return mention(person.slack_user, person.name)
 
 
 def date(when: datetime, *, token: str = "{date_short_pretty} at {time}") -> str:
