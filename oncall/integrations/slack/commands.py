@@ -158,20 +158,20 @@ def rotation_for(session: Session, person_id: str, named: str | None) -> Rotatio
 def who(bot: Bot, call: Invocation) -> Reply:
     def work(session: Session, _me: str) -> str:
         now = bot.now()
-        rotations = (
-            [get_rotation(session=session, rotation_id=call.args[0])]
-            if call.args
-            else list_rotations(session=session)
-        )
+        if call.args:
+            named = get_rotation(session=session, rotation_id=call.args[0])
+            rotations = [(named.id, named.timezone)]
+        else:
+            rotations = bot.rotations(session)
         lines = []
-        for rotation in rotations:
-            shift = current_shift(session=session, rotation_id=rotation.id, at=now)
+        for rotation_id, timezone in rotations:
+            shift = current_shift(session=session, rotation_id=rotation_id, at=now)
             if shift is None:
-                lines.append(f"*{rotation.id}*: nobody is on call now")
+                lines.append(f"*{rotation_id}*: nobody is on call now")
                 continue
             lines.append(
-                f"*{rotation.id}*: {bot.mention(session, shift.person_id)} until "
-                f"{local(shift.end, rotation.timezone)} ({rotation.timezone}){_how(shift)}"
+                f"*{rotation_id}*: {bot.mention(session, shift.person_id)} until "
+                f"{local(shift.end, timezone)} ({timezone}){_how(shift)}"
             )
         return "\n".join(lines) or "No rotations in the catalog yet."
 
