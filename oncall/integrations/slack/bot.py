@@ -171,15 +171,17 @@ def build_slack_app(
         logger=logging.getLogger("oncall.slack.bolt"),
     )
     bot = Bot(engine=engine, clock=clock, settings=settings, client=client)
-    app.middleware(_drop_repeated_events(bot))
+    # No global middleware: each one costs every request (commands included) a call with
+    # Bolt's argument injection; event listeners take `drop_repeated_events` themselves.
     for register in (commands.register, buttons.register, modals.register, home.register):
         register(app, bot)
     app.error(_log_unhandled)
     return app
 
 
-def _drop_repeated_events(bot: Bot) -> Callable[..., BoltResponse | None]:
-    """An event Slack delivers again (its retry after a slow answer) is acted on once."""
+def drop_repeated_events(bot: Bot) -> Callable[..., BoltResponse | None]:
+    """An event Slack delivers again (its retry after a slow answer) is acted on once: the
+    middleware of every event listener (`app.event(..., middleware=[...])`)."""
     from oncall.integrations.slack import seen
 
     def middleware(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:

@@ -23,7 +23,7 @@ from oncall.catalog.service import get_person, list_rotations
 from oncall.incidents.models import Incident, IncidentStatus
 from oncall.integrations.slack.actions import Action
 from oncall.integrations.slack.blocks import incident_buttons
-from oncall.integrations.slack.bot import Bot
+from oncall.integrations.slack.bot import Bot, drop_repeated_events
 from oncall.integrations.slack.commands import incident_line, local
 from oncall.integrations.slack.replies import refusal
 from oncall.integrations.slack.text import escape
@@ -180,7 +180,9 @@ def register(app: App, bot: Bot) -> None:
         if event.get("tab", "home") == "home":
             publish_home(bot, client, event.get("user", ""), opened=True)
 
-    app.event("app_home_opened")(ack=ack_only, lazy=[home_opened])
+    app.event("app_home_opened", middleware=[drop_repeated_events(bot)])(
+        ack=ack_only, lazy=[home_opened]
+    )
 
     def open_from_home(name: str) -> Any:
         def lazy(client: WebClient, body: dict[str, Any]) -> None:
