@@ -96,6 +96,7 @@ class MessageKind(StrEnum):
     channel_notice = "channel_notice"  # Slack: a post in a team channel (hand-offs)
     direct_message = "direct_message"  # Slack: a DM to a person (hand-off, swap, calendar)
     usergroup_update = "usergroup_update"  # Slack: a user group set to who is on call
+    home_refresh = "home_refresh"  # Slack: views.publish of a person's App Home
     trigger = "trigger"  # PagerDuty Events API v2 event actions
     acknowledge = "acknowledge"
     resolve = "resolve"

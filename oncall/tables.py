@@ -12,6 +12,7 @@ from oncall.catalog.models import (
     Team,
 )
 from oncall.escalation.models import Escalation
+from oncall.homes import SlackHomeOpened
 from oncall.incidents.models import Alert, Incident, IncidentEvent, IncidentStorm
 from oncall.integrations.slack.seen import SeenSlackRequest
 from oncall.leases import Lease
@@ -44,6 +45,7 @@ __all__ = [
     "Rotation",
     "Route",
     "SeenSlackRequest",
+    "SlackHomeOpened",
     "Swap",
     "Team",
     "metadata",

@@ -21,7 +21,10 @@ def routers() -> list[APIRouter]:
         webhook,
     )
 
+    # Routes are tried in this order on every request: Slack's (answered within Slack's 3 s,
+    # and the busiest interactive path) first, so its requests skip matching all the others.
     return [
+        slack.router,
         health.router,
         webhook.router,
         incidents.router,
@@ -33,5 +36,4 @@ def routers() -> list[APIRouter]:
         runbooks.router,
         dashboard.router,
         pages.router,
-        slack.router,
     ]

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from oncall import homes
 from oncall.catalog.models import Team
 from oncall.escalation.service import Step
 from oncall.incidents import storms
@@ -49,6 +50,7 @@ def incident_opened(*, session: Session, incident: IncidentFacts, now: datetime)
         incident_id=incident.id,
         now=now,
     )
+    homes.refresh(session=session, people=[incident.assignee_id], now=now)
 
 
 def incident_changed(
@@ -63,6 +65,9 @@ def incident_changed(
         incident_id=incident.id,
         now=now,
     )
+    # The App Homes that list it: its assignee's and whoever acknowledged it.
+    acknowledged_by = getattr(incident, "acknowledged_by", None)
+    homes.refresh(session=session, people=[incident.assignee_id, acknowledged_by], now=now)
 
 
 def thread_message(

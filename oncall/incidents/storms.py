@@ -2,15 +2,23 @@
 gathered into one storm message for that channel, updated in place as more arrive.
 
 Decided when an incident opens, in the transaction that opens it, so the outbox row carries
-the decision (`storm` in its payload) and the clock is the caller's `now`."""
+the decision (`storm` in its payload) and the clock is the caller's `now`.
+
+The decision serialises per channel, so two transactions (two webhook deliveries at once, or
+two replicas) never start two storms for one channel: once a channel is busy enough for a
+storm, the transaction takes the channel's lock before it looks for the open storm, and holds
+it until it commits. On PostgreSQL that is a transaction-scoped advisory lock keyed by the
+channel (other channels go on in parallel), and the storm query after it sees what the lock's
+previous holder committed; on SQLite, writes are serialised by the database already."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func
+from sqlalchemy import Table, func, text
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
@@ -23,6 +31,20 @@ JOIN_GRANULARITY = timedelta(seconds=1)
 
 
 INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def channel_lock_key(channel: str) -> int:
+    """A stable signed 64-bit key for the channel's advisory lock (the same in every process)."""
+    digest = hashlib.blake2b(f"oncall-storm:{channel}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_channel(session: Session, channel: str) -> None:
+    """Hold the channel's storm lock until the caller's transaction ends (PostgreSQL)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK, {"key": channel_lock_key(channel)})
 
 
 def gather(*, session: Session, incident: IncidentFacts, channel: str, now: datetime) -> int | None:
@@ -39,6 +61,8 @@ def gather(*, session: Session, incident: IncidentFacts, channel: str, now: date
     )
     if len(recent.all()) < OWN_MESSAGES:
         return None
+    # Busy enough for a storm: from here on, one transaction at a time per channel.
+    lock_channel(session, channel)
     storm = session.exec(
         select(IncidentStorm)
         .where(IncidentStorm.channel == channel)

@@ -123,6 +123,10 @@ def _usergroup(message: Claimed, _about: str) -> str:
     return f"Slack user group {p.get('usergroup')} ({p.get('rotation_id')}) := {people}"
 
 
+def _home(message: Claimed, _about: str) -> str:
+    return f"Slack App Home of @{message.payload.get('person')} refreshed"
+
+
 # One dispatcher: what each kind of message would have been, as a line.
 _RENDER: dict[str, Callable[[Claimed, str], str]] = {
     MessageKind.post_incident: _post,
@@ -134,6 +138,9 @@ _RENDER: dict[str, Callable[[Claimed, str], str]] = {
     MessageKind.channel_notice: _notice,
     MessageKind.direct_message: _direct,
     MessageKind.usergroup_update: _usergroup,
+    MessageKind.home_refresh: lambda m, _about: (
+        f"Slack App Home of @{m.payload.get('person')} refreshed"
+    ),
 }
 
 

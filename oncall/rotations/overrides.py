@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from oncall import homes
 from oncall.actors import check_actor
 from oncall.catalog.service import get_rotation
 from oncall.errors import InvalidRequest, UnknownEntity
@@ -59,6 +60,7 @@ def add_override(
     )
     session.add(override)
     session.flush()
+    homes.refresh_rotation(session=session, rotation_id=rotation_id, now=now)
     return override
 
 
@@ -128,4 +130,5 @@ def remove_override(
         override.ends_at = now
     session.add(override)
     session.flush()
+    homes.refresh_rotation(session=session, rotation_id=override.rotation_id, now=now)
     return override

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from oncall import homes
 from oncall.actors import check_actor
 from oncall.catalog.models import Rotation
 from oncall.catalog.service import get_rotation, list_rotations
@@ -267,6 +268,7 @@ def accept_swap(
             other.note = f"{other.note + '; ' if other.note else ''}superseded by swap {swap.id}"
             session.add(other)
     session.flush()
+    homes.refresh_rotation(session=session, rotation_id=rotation.id, now=now)
     return swap
 
 

@@ -243,3 +243,27 @@ def test_override_for_a_slack_user_outside_the_catalog_names_them_not_the_asker(
     text = slack.say("override <@U0GHOST001|ghost> 2026-03-04T09:00 2026-03-04T17:00", user=EMILY)
     assert "U0GHOST001" in text and "is in no slack_user of the catalog" in text
     assert "I don't know you" not in text
+
+
+def test_who_follows_a_catalog_change_at_once(slack: Slack) -> None:
+    """`who` keeps the rotation list per catalog revision: a `config apply` that adds or
+    retires a rotation shows in the very next answer."""
+    from pathlib import Path
+
+    from oncall.catalog.loader import load_catalog
+    from oncall.catalog.service import apply_catalog
+
+    assert "*platform-primary*:" in slack.say("who")
+    spec = load_catalog(Path(__file__).resolve().parents[1] / "fixtures" / "oncall.yaml")
+    spec = spec.model_copy(
+        update={
+            "rotations": [r for r in spec.rotations if r.id != "platform-primary"],
+            "routes": [],
+        }
+    )
+    with Session(slack.engine) as s:
+        apply_catalog(session=s, spec=spec, now=slack.clock())
+        s.commit()
+    text = slack.say("who")
+    assert "*growth-primary*:" in text
+    assert "platform-primary" not in text

@@ -21,11 +21,13 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
+from sqlalchemy import Table, func
+from sqlalchemy import select as select_columns
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from oncall import links
-from oncall.catalog.models import Person
+from oncall.catalog.models import CatalogRevision, Person, Rotation
 from oncall.clock import Clock
 from oncall.config import Settings
 from oncall.db import session_scope
@@ -35,6 +37,15 @@ from oncall.integrations.slack.text import person_mention
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
+
+_REVISIONS: Table = CatalogRevision.__table__  # type: ignore[attr-defined]
+_ROTATIONS: Table = Rotation.__table__  # type: ignore[attr-defined]
+_LATEST_REVISION = select_columns(func.max(_REVISIONS.c.id))
+_ACTIVE_ROTATIONS = (
+    select_columns(_ROTATIONS.c.id, _ROTATIONS.c.timezone)
+    .where(_ROTATIONS.c.retired_at.is_(None))
+    .order_by(_ROTATIONS.c.id)
+)
 
 
 class NotInCatalog(Exception):
@@ -57,6 +68,9 @@ class Bot:
     # asks, and the catalog changes rarely (`config apply`, maybe in another process).
     _people: dict[str, tuple[float, str]] = field(default_factory=dict)
     _mentions: dict[str, tuple[float, str]] = field(default_factory=dict)
+    # The active rotations (id, time zone) as of a catalog revision: `who` lists them on
+    # every call, and they change only with `config apply` (a new revision).
+    _rotations: tuple[int | None, list[tuple[str, str]]] | None = None
     # Work that calls the Web API after the answer has gone (views.open of a modal).
     _after: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack")
@@ -95,6 +109,18 @@ class Bot:
             raise NotInCatalog(slack_user)
         self._people[slack_user] = (time.monotonic() + CACHE_SECONDS, person.id)
         return person.id
+
+    def rotations(self, session: Session) -> list[tuple[str, str]]:
+        """(id, time zone) of every active rotation, read again only after a new catalog
+        revision (one indexed max() instead of loading every rotation with its layers)."""
+        connection = session.connection()
+        revision = connection.execute(_LATEST_REVISION).scalar()
+        cached = self._rotations
+        if cached is not None and cached[0] == revision:
+            return cached[1]
+        rows = [(str(r.id), str(r.timezone)) for r in connection.execute(_ACTIVE_ROTATIONS)]
+        self._rotations = (revision, rows)
+        return rows
 
     def slack_user(self, session: Session, person_id: str | None) -> str | None:
         person = session.get(Person, person_id) if person_id else None
@@ -148,15 +174,17 @@ def build_slack_app(
         logger=logging.getLogger("oncall.slack.bolt"),
     )
     bot = Bot(engine=engine, clock=clock, settings=settings, client=client)
-    app.middleware(_drop_repeated_events(bot))
+    # No global middleware: each one costs every request (commands included) a call with
+    # Bolt's argument injection; event listeners take `drop_repeated_events` themselves.
     for register in (commands.register, buttons.register, modals.register, home.register):
         register(app, bot)
     app.error(_log_unhandled)
     return app
 
 
-def _drop_repeated_events(bot: Bot) -> Callable[..., BoltResponse | None]:
-    """An event Slack delivers again (its retry after a slow answer) is acted on once."""
+def drop_repeated_events(bot: Bot) -> Callable[..., BoltResponse | None]:
+    """An event Slack delivers again (its retry after a slow answer) is acted on once: the
+    middleware of every event listener (`app.event(..., middleware=[...])`)."""
     from oncall.integrations.slack import seen
 
     def middleware(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:

@@ -14,12 +14,14 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from sqlmodel import Session, col, select
+from sqlalchemy import Table
+from sqlalchemy import select as select_columns
+from sqlmodel import Session
 
 from oncall.catalog.models import Rotation
 from oncall.catalog.service import get_person, get_rotation, list_rotations
@@ -158,20 +160,20 @@ def rotation_for(session: Session, person_id: str, named: str | None) -> Rotatio
 def who(bot: Bot, call: Invocation) -> Reply:
     def work(session: Session, _me: str) -> str:
         now = bot.now()
-        rotations = (
-            [get_rotation(session=session, rotation_id=call.args[0])]
-            if call.args
-            else list_rotations(session=session)
-        )
+        if call.args:
+            named = get_rotation(session=session, rotation_id=call.args[0])
+            rotations = [(named.id, named.timezone)]
+        else:
+            rotations = bot.rotations(session)
         lines = []
-        for rotation in rotations:
-            shift = current_shift(session=session, rotation_id=rotation.id, at=now)
+        for rotation_id, timezone in rotations:
+            shift = current_shift(session=session, rotation_id=rotation_id, at=now)
             if shift is None:
-                lines.append(f"*{rotation.id}*: nobody is on call now")
+                lines.append(f"*{rotation_id}*: nobody is on call now")
                 continue
             lines.append(
-                f"*{rotation.id}*: {bot.mention(session, shift.person_id)} until "
-                f"{local(shift.end, rotation.timezone)} ({rotation.timezone}){_how(shift)}"
+                f"*{rotation_id}*: {bot.mention(session, shift.person_id)} until "
+                f"{local(shift.end, timezone)} ({timezone}){_how(shift)}"
             )
         return "\n".join(lines) or "No rotations in the catalog yet."
 
@@ -223,19 +225,16 @@ def incidents_list(bot: Bot, call: Invocation) -> Reply:
         return Reply(refuse(call, Usage(f"show open or mine, not {' '.join(call.args)!r}")))
 
     def work(session: Session, me: str) -> str:
-        query = (
-            select(Incident)
-            .where(col(Incident.status) != IncidentStatus.resolved)
-            .order_by(col(Incident.id).desc())
-        )
+        # Plain columns, not ORM objects: only what a line shows (the list is asked often).
+        query = _OPEN_INCIDENT_LINES
         if which == "mine":
             query = query.where(
-                (col(Incident.assignee_id) == me) | (col(Incident.acknowledged_by) == me)
+                (_INCIDENTS.c.assignee_id == me) | (_INCIDENTS.c.acknowledged_by == me)
             )
-        rows = list(session.exec(query.limit(MAX_LISTED + 1)))
+        rows = list(session.connection().execute(query.limit(MAX_LISTED + 1)))
         if not rows:
             return "No open incidents." if which == "open" else "No open incidents of yours."
-        lines = [incident_line(bot, session, i) for i in rows[:MAX_LISTED]]
+        lines = [incident_line(bot, session, cast(LineFacts, i)) for i in rows[:MAX_LISTED]]
         if len(rows) > MAX_LISTED:
             lines.append(f"…and more: {bot.settings.public_url.rstrip('/')}/")
         return "\n".join(lines)
@@ -243,7 +242,39 @@ def incidents_list(bot: Bot, call: Invocation) -> Reply:
     return Reply(answer(bot, call.user_id, work, usage=call.usage))
 
 
-def incident_line(bot: Bot, session: Session, incident: Incident) -> str:
+class LineFacts(Protocol):
+    """What an incident's one-line summary reads (an Incident, or a row of its columns)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def assignee_id(self) -> str | None: ...
+    @property
+    def acknowledged_by(self) -> str | None: ...
+
+
+_INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
+_OPEN_INCIDENT_LINES = (
+    select_columns(
+        _INCIDENTS.c.id,
+        _INCIDENTS.c.severity,
+        _INCIDENTS.c.title,
+        _INCIDENTS.c.status,
+        _INCIDENTS.c.assignee_id,
+        _INCIDENTS.c.acknowledged_by,
+    )
+    .where(_INCIDENTS.c.status != IncidentStatus.resolved)
+    .order_by(_INCIDENTS.c.id.desc())
+)
+
+
+def incident_line(bot: Bot, session: Session, incident: LineFacts) -> str:
     who = (
         f"acked by {bot.mention(session, incident.acknowledged_by)}"
         if incident.acknowledged_by

@@ -94,6 +94,8 @@ class SlackCall:
     thread_of: tuple[str, int] | None = None
     skip: str | None = None
     recorded: Recorded | None = None
+    # Calls to one target (an App Home) within COALESCE of the last become one, later.
+    coalesce_as: tuple[str, str] | None = None
 
 
 Sender = Callable[[Session, Claimed, Context], SlackCall]
@@ -313,6 +315,54 @@ def _notice(kind: str) -> Sender:
     return sender
 
 
+def _later_home_row(session: Session, claimed: Claimed, person_id: str) -> int | None:
+    from oncall.homes import person_key_prefix
+
+    later = (
+        session.connection()
+        .execute(
+            select_columns(OUTBOX.c.id)
+            .where(OUTBOX.c.channel == claimed.channel)
+            .where(OUTBOX.c.id > claimed.id)
+            .where(OUTBOX.c.kind == str(MessageKind.home_refresh))
+            .where(OUTBOX.c.dedup_key.startswith(person_key_prefix(person_id), autoescape=True))
+            .where(and_(OUTBOX.c.delivered_at.is_(None), OUTBOX.c.failed_at.is_(None)))
+            .order_by(OUTBOX.c.id.desc())
+            .limit(1)
+        )
+        .first()
+    )
+    return int(later.id) if later is not None else None
+
+
+def home_refresh(session: Session, claimed: Claimed, ctx: Context) -> SlackCall:
+    """views.publish of a person's App Home, rendered now; skipped when a later refresh of
+    the same home is waiting, and at most one publish per home within COALESCE."""
+    from oncall.integrations.slack.bot import Bot
+    from oncall.integrations.slack.home import home_view
+
+    person_id = str(claimed.payload.get("person") or "")
+    later = _later_home_row(session, claimed, person_id)
+    if later is not None:
+        return SlackCall("views.publish", skip=f"superseded by #{later}")
+    person = session.get(Person, person_id)
+    if person is None or not person.slack_user or person.retired_at is not None:
+        return SlackCall("views.publish", skip=f"{person_id} has no Slack user any more")
+    now = ctx.now
+    bot = Bot(
+        engine=session.get_bind(),  # type: ignore[arg-type]
+        clock=lambda: now,
+        settings=ctx.settings,
+        client=WebClient(),
+    )
+    view = home_view(bot, session, person_id)
+    return SlackCall(
+        "views.publish",
+        {"user_id": person.slack_user, "view": view},
+        coalesce_as=("home", person_id),
+    )
+
+
 SENDERS: dict[str, Sender] = {
     MessageKind.post_incident: post_incident,
     MessageKind.update_incident: update_incident,
@@ -320,6 +370,7 @@ SENDERS: dict[str, Sender] = {
     MessageKind.channel_notice: _notice(MessageKind.channel_notice),
     MessageKind.direct_message: _notice(MessageKind.direct_message),
     MessageKind.usergroup_update: _notice(MessageKind.usergroup_update),
+    MessageKind.home_refresh: home_refresh,
 }
 
 
@@ -354,10 +405,10 @@ def slack_handler(
     client = client or web_client(settings)
     pacer = pacer or Pacer()
     # When each message was last posted or updated by this process (coalescing window).
-    last_sent: dict[tuple[str, int], datetime] = {}
+    last_sent: dict[tuple[str, int | str], datetime] = {}
     guard = threading.Lock()
 
-    def coalesce(target: tuple[str, int]) -> None:
+    def coalesce(target: tuple[str, int | str]) -> None:
         with guard:
             last = last_sent.get(target)
         waited = clock() - last if last is not None else COALESCE
@@ -394,6 +445,8 @@ def slack_handler(
                 args.update(channel=channel_id or args["channel"], ts=ts)
         if method == "chat.update" and call.ts_of is not None:
             coalesce(call.ts_of)
+        if call.coalesce_as is not None:
+            coalesce(call.coalesce_as)
         if call.thread_of is not None:
             channel_id, ts = _stored_ts(engine, call.thread_of)
             if ts is None:
@@ -410,9 +463,10 @@ def slack_handler(
             raise classify(exc, call, claimed.id) from exc
         except SlackClientError as exc:  # no answer at all: a network problem
             raise RetryableDeliveryError(f"Slack {method}: {exc}") from exc
-        if call.ts_of is not None:
-            with guard:
-                last_sent[call.ts_of] = clock()
+        for target in (call.ts_of, call.coalesce_as):
+            if target is not None:
+                with guard:
+                    last_sent[target] = clock()
         return {
             "method": method,
             "channel": response.get("channel") or args.get("channel"),
