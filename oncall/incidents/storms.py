@@ -134,8 +134,3 @@ def summary(*, session: Session, storm_id: int, listed: int) -> StormSummary:
         )
     )
     return StormSummary(total, opened, severities, models, first)
-
-
-def member_ids(storm_id: int) -> Any:
-    """The storm's incident ids, as a subquery."""
-    return select_columns(INCIDENTS.c.id).where(INCIDENTS.c.storm_id == storm_id)

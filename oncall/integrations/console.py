@@ -151,6 +151,15 @@ _AS_MESSAGE = frozenset(
 )
 
 
+def _names(session: Session) -> dict[str, str]:
+    """Slack user id to name, for mentions shown as text."""
+    return {
+        p.slack_user: p.name
+        for p in session.exec(select_people_of(Person).where(col(Person.slack_user).is_not(None)))
+        if p.slack_user
+    }
+
+
 def _slack_rendition(
     session: Session, message: Claimed, settings: Settings, clock: Clock
 ) -> list[str] | None:
@@ -159,16 +168,12 @@ def _slack_rendition(
     from oncall.integrations.slack.delivery import SENDERS, Context, thread_text
     from oncall.integrations.slack.rendition import message_lines, mrkdwn_to_text
 
-    names = {
-        p.slack_user: p.name
-        for p in session.exec(select_people_of(Person).where(col(Person.slack_user).is_not(None)))
-        if p.slack_user
-    }
-    incident = session.get(Incident, message.incident_id) if message.incident_id else None
-    if message.kind == MessageKind.thread_message and incident is not None:
-        # The console posts nothing, so there is no thread: show the reply itself.
-        text = mrkdwn_to_text(thread_text(session, incident, message.payload), names)
-        return [f"Slack {incident.slack_channel or '(no channel)'}: thread {text}"]
+    if message.kind == MessageKind.thread_message:
+        incident = session.get(Incident, message.incident_id) if message.incident_id else None
+        if incident is not None:
+            # The console posts nothing, so there is no thread: show the reply itself.
+            text = mrkdwn_to_text(thread_text(session, incident, message.payload), _names(session))
+            return [f"Slack {incident.slack_channel or '(no channel)'}: thread {text}"]
     sender = SENDERS.get(message.kind)
     if sender is None:
         return [describe(session, message)]
@@ -176,8 +181,9 @@ def _slack_rendition(
         call = sender(session, message, Context(settings=settings, now=clock()))
     except PermanentDeliveryError as exc:
         return [f"Slack: {message.kind} not sent: {exc}"]
-    if call.skip is not None:
+    if call.skip is not None:  # a later row shows the same message: nothing more to read
         return None
+    names = _names(session)
     verb = {"chat.postMessage": "post", "chat.update": "update"}.get(call.method, call.method)
     if call.thread_of is not None or "thread_ts" in call.args:
         verb = "thread"

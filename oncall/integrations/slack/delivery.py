@@ -22,7 +22,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import and_
+from sqlalchemy import Table, and_, bindparam, or_
 from sqlalchemy import select as select_columns
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 from oncall import links
 from oncall.catalog.models import Model, Person, Team
 from oncall.clock import Clock
+from oncall.db import DriverQuery
 from oncall.config import Settings
 from oncall.escalation.models import Escalation
 from oncall.incidents import storms
@@ -58,6 +59,8 @@ from oncall.outbox import (
 from oncall.rca.models import RcaDocument
 
 log = logging.getLogger(__name__)
+
+INCIDENTS: Table = Incident.__table__  # type: ignore[attr-defined]
 
 # When a thread reply waits for its storm message to be posted.
 WAIT_FOR_MESSAGE = timedelta(seconds=2)
@@ -152,25 +155,55 @@ def storm_message(session: Session, storm: IncidentStorm, ctx: Context) -> Storm
     )
 
 
-def _superseded(
-    session: Session, claimed: Claimed, incident_ids: Any, *, storm: bool = False
-) -> int | None:
-    """A later Slack row, still to deliver, that renders the same message (so this one
-    need not be sent): an update of the same incident, or any row of the same storm."""
-    kinds = [str(MessageKind.update_incident)]
-    if storm:  # a member's post renders the whole storm message too
-        kinds.append(str(MessageKind.post_incident))
-    later = session.connection().execute(
-        select_columns(OUTBOX.c.id)
-        .where(OUTBOX.c.channel == claimed.channel)
-        .where(OUTBOX.c.id > claimed.id)
-        .where(OUTBOX.c.incident_id.in_(incident_ids))
-        .where(OUTBOX.c.kind.in_(kinds))
-        .where(and_(OUTBOX.c.delivered_at.is_(None), OUTBOX.c.failed_at.is_(None)))
-        .order_by(OUTBOX.c.id.desc())
-        .limit(1)
+_PENDING = and_(OUTBOX.c.delivered_at.is_(None), OUTBOX.c.failed_at.is_(None))
+# A later row of one incident still to deliver: its rows are few (the incident_id index).
+_LATER_OF_INCIDENT = DriverQuery(
+    select_columns(OUTBOX.c.id)
+    .where(OUTBOX.c.channel == bindparam("channel"))
+    .where(OUTBOX.c.id > bindparam("after"))
+    .where(OUTBOX.c.incident_id == bindparam("incident_id"))
+    .where(OUTBOX.c.kind == str(MessageKind.update_incident))
+    .where(_PENDING)
+    .order_by(OUTBOX.c.id.desc())
+    .limit(1)
+)
+# A later row of any member of a storm, still to deliver. Driven from the channel's pending
+# rows (the backlog), each joined to its incident by key: a storm may hold thousands of
+# incidents, and every member's row asks this.
+_LATER_IN_STORM = DriverQuery(
+    select_columns(OUTBOX.c.id)
+    .select_from(OUTBOX.join(INCIDENTS, INCIDENTS.c.id == OUTBOX.c.incident_id))
+    .where(OUTBOX.c.channel == bindparam("channel"))
+    .where(OUTBOX.c.id > bindparam("after"))
+    .where(
+        or_(
+            OUTBOX.c.kind == str(MessageKind.update_incident),
+            OUTBOX.c.kind == str(MessageKind.post_incident),
+        )
     )
-    row = later.first()
+    .where(_PENDING)
+    .where(INCIDENTS.c.storm_id == bindparam("storm_id"))
+    .order_by(OUTBOX.c.id.desc())
+    .limit(1)
+)
+
+
+def _superseded(session: Session, claimed: Claimed, incident_id: int) -> int | None:
+    """A later update of the same incident, still to deliver: this one need not be sent."""
+    row = _LATER_OF_INCIDENT.first(
+        session.connection(),
+        {"channel": claimed.channel, "after": claimed.id, "incident_id": incident_id},
+    )
+    return int(row.id) if row is not None else None
+
+
+def _storm_superseded(session: Session, claimed: Claimed, storm_id: int) -> int | None:
+    """A later row of any member of the same storm, still to deliver (a member's post renders
+    the whole storm message too): this one need not be sent."""
+    row = _LATER_IN_STORM.first(
+        session.connection(),
+        {"channel": claimed.channel, "after": claimed.id, "storm_id": storm_id},
+    )
     return int(row.id) if row is not None else None
 
 
@@ -197,13 +230,14 @@ def _channel(incident: Incident) -> str:
 
 
 def _storm_call(session: Session, claimed: Claimed, storm_id: int, ctx: Context) -> SlackCall:
+    # Checked first: in a storm most rows are superseded, and a skipped row costs one query.
+    later = _storm_superseded(session, claimed, storm_id)
+    if later is not None:
+        return SlackCall("chat.update", skip=f"superseded by #{later}")
     storm = session.get(IncidentStorm, storm_id)
     if storm is None:
         raise PermanentDeliveryError(f"storm {storm_id} no longer exists")
     channel = storm.slack_channel_id or storm.channel
-    later = _superseded(session, claimed, storms.member_ids(storm_id), storm=True)
-    if later is not None:  # checked first: a skipped row costs one query
-        return SlackCall("chat.update", channel=channel, skip=f"superseded by #{later}")
     message = storm_message(session, storm, ctx)
     args = {"channel": channel, "text": storm_text(message), "blocks": storm_blocks(message)}
     # Posted, or updated in place once posted: decided at send time, see `send`.
@@ -218,10 +252,11 @@ def _storm_call(session: Session, claimed: Claimed, storm_id: int, ctx: Context)
 
 def post_incident(session: Session, claimed: Claimed, ctx: Context) -> SlackCall:
     """The incident message (chat.postMessage), or the storm message it joined."""
+    if claimed.payload.get("storm") is not None:  # decided when it opened (storms.gather)
+        return _storm_call(session, claimed, int(claimed.payload["storm"]), ctx)
     incident = _incident(session, claimed)
-    storm_id = claimed.payload.get("storm") or incident.storm_id
-    if storm_id is not None:
-        return _storm_call(session, claimed, int(storm_id), ctx)
+    if incident.storm_id is not None:
+        return _storm_call(session, claimed, incident.storm_id, ctx)
     if incident.slack_ts is not None:  # a repeat after the ts was stored: update instead
         return update_incident(session, claimed, ctx)
     channel = _channel(incident)
@@ -244,7 +279,7 @@ def update_incident(session: Session, claimed: Claimed, ctx: Context) -> SlackCa
     if incident.storm_id is not None:
         return _storm_call(session, claimed, incident.storm_id, ctx)
     channel = _channel(incident)
-    later = _superseded(session, claimed, [incident.id or 0])
+    later = _superseded(session, claimed, incident.id or 0)
     if later is not None:
         return SlackCall("chat.update", channel=channel, skip=f"superseded by #{later}")
     message = incident_message(session, incident, ctx)
