@@ -313,3 +313,28 @@ class DriverQuery:
     def first(self, connection: Connection, params: dict[str, Any] | None = None) -> Any:
         rows = self.rows(connection, params)
         return rows[0] if rows else None
+
+
+class DriverStatement:
+    """A hot INSERT, UPDATE or DELETE with bound parameters (ingest): on SQLite compiled once
+    and run on the driver's cursor, parameters written as their columns' types write them
+    (datetimes as UTCDateTime does); on PostgreSQL the Core statement."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=sqlite_dialect())
+        self.sql = compiled.string
+        self.names = list(compiled.positiontup or ())
+        self.defaults = dict(compiled.params)
+
+    def run(self, connection: Connection, params: dict[str, Any]) -> int:
+        """Execute; return how many rows it touched."""
+        if connection.dialect.name != "sqlite":
+            return int(connection.execute(self.statement, params).rowcount)
+        values = {**self.defaults, **params}
+        args = [
+            sqlite_timestamp(require_aware(v)) if isinstance(v, datetime) else v
+            for v in (values[name] for name in self.names)
+        ]
+        return int(driver_execute(connection, self.sql, args).rowcount)
+

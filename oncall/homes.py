@@ -16,13 +16,13 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel
 
 from oncall.catalog.models import Person, Rotation
-from oncall.db import UTCDateTime
+from oncall.db import DriverQuery, UTCDateTime
 from oncall.outbox import Channel, MessageKind, enqueue
 from oncall.rotations.permissions import rotation_members
 
@@ -45,6 +45,16 @@ _INSERT = {
     "sqlite": sqlite.insert(OPENED).on_conflict_do_nothing(),
     "postgresql": postgresql.insert(OPENED).on_conflict_do_nothing(),
 }
+
+
+# Whether a person has an App Home to refresh: asked for each new incident's assignee.
+_HAS_HOME = DriverQuery(
+    select_columns(PEOPLE.c.id)
+    .join(OPENED, OPENED.c.person_id == PEOPLE.c.id)
+    .where(PEOPLE.c.id == bindparam("person_id"))
+    .where(PEOPLE.c.slack_user.is_not(None))
+    .where(PEOPLE.c.retired_at.is_(None))
+)
 
 
 def record_opened(*, session: Session, person_id: str, now: datetime) -> None:
@@ -70,15 +80,11 @@ def refresh(*, session: Session, people: Iterable[str | None], now: datetime) ->
     wanted = sorted({p for p in people if p})
     if not wanted:
         return 0
-    found = session.connection().execute(
-        select_columns(PEOPLE.c.id)
-        .join(OPENED, OPENED.c.person_id == PEOPLE.c.id)
-        .where(PEOPLE.c.id.in_(wanted))
-        .where(PEOPLE.c.slack_user.is_not(None))
-        .where(PEOPLE.c.retired_at.is_(None))
-    )
+    connection = session.connection()
     count = 0
-    for (person_id,) in found:
+    for person_id in wanted:  # a handful: an incident's assignee, a rotation's members
+        if _HAS_HOME.first(connection, {"person_id": person_id}) is None:
+            continue
         enqueue(
             session=session,
             channel=Channel.slack,

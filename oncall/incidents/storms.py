@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, text
+from sqlalchemy import Table, bindparam, func, text
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
+from oncall.db import DriverQuery, DriverStatement, read_sqlite_timestamp
 from oncall.incidents.models import Incident, IncidentFacts, IncidentStatus, IncidentStorm
 
 # More than this many incidents opening in one channel within WINDOW make a storm.
@@ -47,46 +48,69 @@ def lock_channel(session: Session, channel: str) -> None:
         connection.execute(_LOCK, {"key": channel_lock_key(channel)})
 
 
+STORMS: Table = IncidentStorm.__table__  # type: ignore[attr-defined]
+
+# Hot statements (every new incident with a Slack channel asks): built once; on SQLite run on
+# the driver's cursor.
+_RECENT = DriverQuery(
+    select_columns(INCIDENTS.c.id)
+    .where(INCIDENTS.c.slack_channel == bindparam("channel"))
+    .where(INCIDENTS.c.triggered_at >= bindparam("since"))
+    .where(INCIDENTS.c.id != bindparam("incident_id"))
+    .limit(OWN_MESSAGES)
+)
+_OPEN_STORM = DriverQuery(
+    select_columns(STORMS.c.id, STORMS.c.last_joined_at)
+    .where(STORMS.c.channel == bindparam("channel"))
+    .where(STORMS.c.last_joined_at >= bindparam("since"))
+    .order_by(STORMS.c.id.desc())
+    .limit(1),
+    {"last_joined_at": read_sqlite_timestamp},
+)
+_JOIN = DriverStatement(
+    INCIDENTS.update()
+    .where(INCIDENTS.c.id == bindparam("incident_id"))
+    .values(storm_id=bindparam("storm_id"))
+)
+_TOUCH = DriverStatement(
+    STORMS.update()
+    .where(STORMS.c.id == bindparam("storm_id"))
+    .values(last_joined_at=bindparam("now"))
+)
+
+
 def gather(*, session: Session, incident: IncidentFacts, channel: str, now: datetime) -> int | None:
     """Put a newly opened incident into its channel's storm when more than OWN_MESSAGES
     incidents opened there within WINDOW (this one included); return the storm id, or None
     when the incident gets a message of its own."""
     since = now - WINDOW
-    recent = session.connection().execute(
-        select_columns(INCIDENTS.c.id)
-        .where(INCIDENTS.c.slack_channel == channel)
-        .where(INCIDENTS.c.triggered_at >= since)
-        .where(INCIDENTS.c.id != incident.id)
-        .limit(OWN_MESSAGES)
+    connection = session.connection()
+    recent = _RECENT.rows(
+        connection, {"channel": channel, "since": since, "incident_id": incident.id}
     )
-    if len(recent.all()) < OWN_MESSAGES:
+    if len(recent) < OWN_MESSAGES:
         return None
     # Busy enough for a storm: from here on, one transaction at a time per channel.
     lock_channel(session, channel)
-    storm = session.exec(
-        select(IncidentStorm)
-        .where(IncidentStorm.channel == channel)
-        .where(col(IncidentStorm.last_joined_at) >= since)
-        .order_by(col(IncidentStorm.id).desc())
-        .limit(1)
-    ).first()
-    if storm is None:
+    found = _OPEN_STORM.first(connection, {"channel": channel, "since": since})
+    if found is None:
         storm = IncidentStorm(channel=channel, started_at=now, last_joined_at=now)
         session.add(storm)
         session.flush()
-    elif now - storm.last_joined_at >= JOIN_GRANULARITY:
-        # At most one write a second to the storm's row: a cluster failure opens hundreds of
-        # incidents a second in one channel, and each write would queue behind the last.
-        storm.last_joined_at = now
-        session.add(storm)
+        assert storm.id is not None
+        storm_id = storm.id
+    else:
+        storm_id = int(found.id)
+        if now - found.last_joined_at >= JOIN_GRANULARITY:
+            # At most one write a second to the storm's row: a cluster failure opens hundreds
+            # of incidents a second in one channel, and each write would queue behind the last.
+            _TOUCH.run(connection, {"storm_id": storm_id, "now": now})
     if isinstance(incident, Incident):
-        incident.storm_id = storm.id
+        incident.storm_id = storm_id
         session.add(incident)
     else:  # the plain record of an incident just inserted on the driver's cursor
-        session.connection().execute(
-            INCIDENTS.update().where(INCIDENTS.c.id == incident.id).values(storm_id=storm.id)
-        )
-    return storm.id
+        _JOIN.run(connection, {"incident_id": incident.id, "storm_id": storm_id})
+    return storm_id
 
 
 @dataclass(frozen=True)
