@@ -12,9 +12,12 @@ Servers, each a subprocess on a free 127.0.0.1 port, one at a time, with the sam
   few incidents opened through the webhook), whose listeners do the real lookups: who is on
   call in every rotation, the open incidents.
 
-Bolt calls `auth.test` when it starts: a local stub of the Web API answers it. The load is an
-asyncio client (httpx, keep-alive) with C tasks sending back to back; each request is signed
-for real. Latency is from sending the request to reading the whole answer. Figures are
+Bolt calls `auth.test` when it starts: a local stub of the Web API answers it. The load comes
+from `wrk` (C, one thread, C keep-alive connections sending back to back) with requests signed
+for real beforehand and sent in turn; without wrk on the PATH (Debian: `apt-get install wrk`),
+or with `--client httpx`, from an asyncio httpx client with C tasks, whose own event loop adds
+a tail of its own (see bench/README.md). Latency is from sending the request to reading the
+whole answer. Figures are
 absolute and as ratios to the bare apps of the same run (the machine is shared and noisy);
 the target is oncall's p99 under 50 ms. The exit code is 0 whatever the speed; 1 when an
 answer was wrong (not 200, or not the command's text); 2 when the run itself broke.
@@ -27,6 +30,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -249,6 +253,60 @@ async def load(port: int, requests: int, concurrency: int, check: bool) -> tuple
     return latencies, wrong
 
 
+WRK_SCRIPT = """
+local reqs = {}
+%(requests)s
+local i = 0
+wrong = 0
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+request = function() i = i %% #reqs + 1; return reqs[i] end
+response = function(status, headers, body)
+  if status ~= 200 or not (body:find(%(a)s, 1, true) or body:find(%(b)s, 1, true)) then
+    wrong = wrong + 1
+  end
+end
+done = function(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + t:get("wrong") end
+  local e = summary.errors
+  io.write(string.format("RESULT p50 %%.3f p99 %%.3f mean %%.3f requests %%d wrong %%d\\n",
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.mean / 1000,
+    summary.requests, bad + e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def wrk_script(path: Path, check: bool, count: int = 400) -> None:
+    """A wrk script sending `count` signed commands in turn and counting wrong answers."""
+    lines = []
+    for n in range(count):
+        body, headers = signed("who" if n % 2 == 0 else "incidents", USERS[n % len(USERS)], n)
+        head = ", ".join(f'["{k}"] = {json.dumps(v)}' for k, v in headers.items())
+        lines.append(
+            f'reqs[{n + 1}] = wrk.format("POST", "/slack/events", {{{head}}}, '
+            f"{json.dumps(body.decode())})"
+        )
+    a, b = ('"growth-primary"', '"#"') if check else ('"ok"', '"ok"')
+    path.write_text(WRK_SCRIPT % {"requests": "\n".join(lines), "a": a, "b": b})
+
+
+def wrk_load(port: int, script: Path, seconds: float, concurrency: int) -> dict[str, float]:
+    answer = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", str(script),
+         f"http://{HOST}:{port}/slack/events"],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    )
+    found = re.search(
+        r"RESULT p50 (\S+) p99 (\S+) mean (\S+) requests (\d+) wrong (\d+)", answer.stdout
+    )
+    if found is None:
+        raise RuntimeError(f"wrk said: {answer.stdout} {answer.stderr}")
+    p50, p99, mean, requests, wrong = found.groups()
+    return {"p50": float(p50), "p99": float(p99), "mean": float(mean),
+            "requests": float(requests), "wrong": float(wrong)}
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -264,21 +322,32 @@ def cpu_seconds(pid: int) -> float:
 def measure(
     name: str, proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace, check: bool
 ) -> dict[str, float]:
-    asyncio.run(load(port, min(100, args.requests), args.concurrency, False))  # warm-up
-    cpu = cpu_seconds(proc.pid)
-    latencies, wrong = asyncio.run(load(port, args.requests, args.concurrency, check))
-    cpu = cpu_seconds(proc.pid) - cpu
-    figures = {
-        "cpu_ms": cpu * 1000 / args.requests,
-        "p50": pct(latencies, 50),
-        "p99": pct(latencies, 99),
-        "mean": statistics.fmean(latencies),
-        "wrong": float(wrong),
-    }
+    if args.client == "wrk":
+        script = Path(tempfile.mkdtemp(prefix="oncall-bench-wrk-")) / f"{name}.lua"
+        wrk_script(script, check)
+        wrk_load(port, script, 2, args.concurrency)  # warm-up
+        cpu = cpu_seconds(proc.pid)
+        figures = wrk_load(port, script, args.seconds, args.concurrency)
+        cpu = cpu_seconds(proc.pid) - cpu
+        figures["cpu_ms"] = cpu * 1000 / max(1.0, figures["requests"])
+        shutil.rmtree(script.parent, ignore_errors=True)
+    else:
+        asyncio.run(load(port, min(100, args.requests), args.concurrency, False))  # warm-up
+        cpu = cpu_seconds(proc.pid)
+        latencies, wrong = asyncio.run(load(port, args.requests, args.concurrency, check))
+        cpu = cpu_seconds(proc.pid) - cpu
+        figures = {
+            "cpu_ms": cpu * 1000 / args.requests,
+            "p50": pct(latencies, 50),
+            "p99": pct(latencies, 99),
+            "mean": statistics.fmean(latencies),
+            "requests": float(args.requests),
+            "wrong": float(wrong),
+        }
     print(
         f"  {name:<22} p50 {figures['p50']:7.1f} ms   p99 {figures['p99']:7.1f} ms   "
         f"mean {figures['mean']:6.1f} ms   server CPU {figures['cpu_ms']:5.2f} ms/request   "
-        f"wrong answers {wrong}",
+        f"requests {int(figures['requests'])}   wrong answers {int(figures['wrong'])}",
         flush=True,
     )
     return figures
@@ -288,7 +357,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="200 requests: a smoke run")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per server, with wrk")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "httpx"),
+        default="wrk" if shutil.which("wrk") else "httpx",
+        help="the load generator (default: wrk when it is on the PATH)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 200 requests / 2 s")
     parser.add_argument("--serve-bare", nargs=3, metavar=("MODE", "PORT", "STUB"))
     args = parser.parse_args()
     if args.serve_bare:
@@ -296,14 +372,15 @@ def main() -> int:
         serve_bare(mode, int(port), stub_url)
         return 0
     if args.quick:
-        args.requests = 200
+        args.requests, args.seconds = 200, 2.0
     stub, stub_url = start_slack_stub()
     workdir = Path(tempfile.mkdtemp(prefix="oncall-bench-slack-"))
     results: dict[str, dict[str, float]] = {}
     print(f"load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    amount = f"{args.seconds:g} s per server" if args.client == "wrk" else f"{args.requests}"
     print(
-        f"slash-command ack latency: {args.requests} signed requests, {args.concurrency} at a "
-        f"time (who / incidents alternating), logs in {workdir}",
+        f"slash-command ack latency ({args.client}): {amount} of signed requests, "
+        f"{args.concurrency} at a time (who / incidents alternating), logs in {workdir}",
         flush=True,
     )
     try:
