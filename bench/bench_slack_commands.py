@@ -293,9 +293,19 @@ def wrk_script(path: Path, check: bool, count: int = 400) -> None:
 
 def wrk_load(port: int, script: Path, seconds: float, concurrency: int) -> dict[str, float]:
     answer = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", str(script),
-         f"http://{HOST}:{port}/slack/events"],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{max(1, round(seconds))}s",
+            "-s",
+            str(script),
+            f"http://{HOST}:{port}/slack/events",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
     )
     found = re.search(
         r"RESULT p50 (\S+) p99 (\S+) mean (\S+) requests (\d+) wrong (\d+)", answer.stdout
@@ -303,8 +313,13 @@ def wrk_load(port: int, script: Path, seconds: float, concurrency: int) -> dict[
     if found is None:
         raise RuntimeError(f"wrk said: {answer.stdout} {answer.stderr}")
     p50, p99, mean, requests, wrong = found.groups()
-    return {"p50": float(p50), "p99": float(p99), "mean": float(mean),
-            "requests": float(requests), "wrong": float(wrong)}
+    return {
+        "p50": float(p50),
+        "p99": float(p99),
+        "mean": float(mean),
+        "requests": float(requests),
+        "wrong": float(wrong),
+    }
 
 
 def pct(values: list[float], p: float) -> float:

@@ -272,6 +272,25 @@ def read_json_text(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
+class _CompiledOnce:
+    """A Core statement compiled once for SQLite, run on the driver's cursor with its named
+    parameters in order (datetimes written as UTCDateTime writes them)."""
+
+    def __init__(self, statement: Any) -> None:
+        compiled = statement.compile(dialect=sqlite_dialect())
+        self.sql = compiled.string
+        self.names = list(compiled.positiontup or ())
+        self.defaults = dict(compiled.params)
+
+    def execute(self, connection: Connection, params: dict[str, Any]) -> Any:
+        values = {**self.defaults, **params}
+        args = [
+            sqlite_timestamp(require_aware(v)) if isinstance(v, datetime) else v
+            for v in (values[name] for name in self.names)
+        ]
+        return driver_execute(connection, self.sql, args)
+
+
 class DriverQuery:
     """A hot SELECT of plain columns (ingest): on SQLite compiled once and run on the driver's
     cursor, each column as stored unless `readers` names how to read it (JSON text, UTC
@@ -281,11 +300,8 @@ class DriverQuery:
     def __init__(
         self, statement: Any, readers: dict[str, Callable[[Any], Any]] | None = None
     ) -> None:
+        self.compiled = _CompiledOnce(statement)
         self.statement = statement
-        compiled = statement.compile(dialect=sqlite_dialect())
-        self.sql = compiled.string
-        self.names = list(compiled.positiontup or ())
-        self.defaults = dict(compiled.params)
         keys = [column.key for column in statement.selected_columns]
         self.row: Any = namedtuple("Row", keys)  # type: ignore[misc]
         readers = readers or {}
@@ -295,12 +311,7 @@ class DriverQuery:
     def rows(self, connection: Connection, params: dict[str, Any] | None = None) -> list[Any]:
         if connection.dialect.name != "sqlite":
             return list(connection.execute(self.statement, params or {}))
-        values = {**self.defaults, **(params or {})}
-        args = [
-            sqlite_timestamp(require_aware(v)) if isinstance(v, datetime) else v
-            for v in (values[name] for name in self.names)
-        ]
-        fetched = driver_execute(connection, self.sql, args).fetchall()
+        fetched = self.compiled.execute(connection, params or {}).fetchall()
         make = self.row._make
         if self.plain:
             return [make(r) for r in fetched]
@@ -317,24 +328,15 @@ class DriverQuery:
 
 class DriverStatement:
     """A hot INSERT, UPDATE or DELETE with bound parameters (ingest): on SQLite compiled once
-    and run on the driver's cursor, parameters written as their columns' types write them
-    (datetimes as UTCDateTime does); on PostgreSQL the Core statement."""
+    and run on the driver's cursor, as `DriverQuery` runs a SELECT; on PostgreSQL the Core
+    statement."""
 
     def __init__(self, statement: Any) -> None:
+        self.compiled = _CompiledOnce(statement)
         self.statement = statement
-        compiled = statement.compile(dialect=sqlite_dialect())
-        self.sql = compiled.string
-        self.names = list(compiled.positiontup or ())
-        self.defaults = dict(compiled.params)
 
     def run(self, connection: Connection, params: dict[str, Any]) -> int:
         """Execute; return how many rows it touched."""
         if connection.dialect.name != "sqlite":
             return int(connection.execute(self.statement, params).rowcount)
-        values = {**self.defaults, **params}
-        args = [
-            sqlite_timestamp(require_aware(v)) if isinstance(v, datetime) else v
-            for v in (values[name] for name in self.names)
-        ]
-        return int(driver_execute(connection, self.sql, args).rowcount)
-
+        return int(self.compiled.execute(connection, params).rowcount)

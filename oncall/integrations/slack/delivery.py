@@ -30,8 +30,8 @@ from sqlmodel import Session, col, select
 from oncall import links
 from oncall.catalog.models import Model, Person, Team
 from oncall.clock import Clock
-from oncall.db import DriverQuery
 from oncall.config import Settings
+from oncall.db import DriverQuery
 from oncall.escalation.models import Escalation
 from oncall.incidents import storms
 from oncall.incidents.models import Alert, Incident, IncidentStorm
