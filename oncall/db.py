@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sqlite3
 import threading
 from collections import namedtuple
@@ -274,11 +275,24 @@ def read_json_text(text: str | None) -> Any:
 
 class _CompiledOnce:
     """A Core statement compiled once for SQLite, run on the driver's cursor with its named
-    parameters in order (datetimes written as UTCDateTime writes them)."""
+    parameters in order (datetimes written as UTCDateTime writes them). `indexed_by` (table,
+    index) pins the index SQLite reads that table by (`INDEXED BY`: an error, not a slow plan,
+    if the index is missing)."""
 
-    def __init__(self, statement: Any) -> None:
+    def __init__(self, statement: Any, indexed_by: tuple[str, str] | None = None) -> None:
         compiled = statement.compile(dialect=sqlite_dialect())
         self.sql = compiled.string
+        if indexed_by is not None:
+            table, index = indexed_by
+            pinned = re.sub(
+                rf"\bFROM {re.escape(table)}\b(?! AS)",
+                f"FROM {table} INDEXED BY {index}",
+                self.sql,
+                count=1,
+            )
+            if pinned == self.sql:
+                raise ValueError(f"no FROM {table} in {self.sql!r}")
+            self.sql = pinned
         self.names = list(compiled.positiontup or ())
         self.defaults = dict(compiled.params)
 
@@ -298,9 +312,13 @@ class DriverQuery:
     attributes, either way. Datetime parameters are written as UTCDateTime writes them."""
 
     def __init__(
-        self, statement: Any, readers: dict[str, Callable[[Any], Any]] | None = None
+        self,
+        statement: Any,
+        readers: dict[str, Callable[[Any], Any]] | None = None,
+        *,
+        indexed_by: tuple[str, str] | None = None,
     ) -> None:
-        self.compiled = _CompiledOnce(statement)
+        self.compiled = _CompiledOnce(statement, indexed_by)
         self.statement = statement
         keys = [column.key for column in statement.selected_columns]
         self.row: Any = namedtuple("Row", keys)  # type: ignore[misc]

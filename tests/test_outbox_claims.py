@@ -376,3 +376,48 @@ def test_two_workers_at_once_deliver_each_row_exactly_once(pg_engine: Engine) ->
         ids = [m for i, _, m in target.sent if i == incident_id]
         assert len(ids) == 3
         assert ids == sorted(ids)
+
+
+def test_a_claim_reads_the_oldest_rows_of_a_long_backlog_without_sorting_it(
+    sqlite_engine: Engine,
+) -> None:
+    """A storm paced to one Slack post a second leaves thousands of rows pending in a channel;
+    each claim must take its oldest rows by index, not read and sort the whole backlog (which
+    made a drain grow with the backlog's square). The plan SQLite runs for the claim, and the
+    "later row of this incident" check, read by their own indexes."""
+    from oncall.db import driver_execute
+    from oncall.integrations.slack.delivery import _LATER_IN_STORM, _LATER_OF_INCIDENT
+    from oncall.outbox import _candidates_on_driver
+
+    make_incidents(sqlite_engine, 1)
+    add(sqlite_engine, "slack", "update_incident", n=300)  # no key: all can go
+    with sqlite_engine.connect() as connection:
+        for query, index in (
+            (_candidates_on_driver(100), "ix_outbox_pending_by_channel"),
+            (_LATER_IN_STORM, "ix_outbox_pending_by_channel"),
+            (_LATER_OF_INCIDENT, "ix_outbox_incident_id"),
+        ):
+            sql = query.compiled.sql
+            plan = " | ".join(
+                str(row[-1])
+                for row in driver_execute(
+                    connection, "EXPLAIN QUERY PLAN " + sql, [None] * sql.count("?")
+                ).fetchall()
+            )
+            assert f"USING INDEX {index}" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+        # The pinned index changes the plan, not the answer: the oldest 100 of the channel.
+        claimed = claim(engine=sqlite_engine, channel="slack", worker="w", now=T0 + timedelta(1))
+        with Session(sqlite_engine) as s:
+            ids = sorted(m.id for m in s.exec(select(OutboxMessage)) if m.id is not None)
+        assert [m.id for m in claimed] == ids[:100]
+
+
+def test_pinning_an_index_names_a_table_the_statement_reads() -> None:
+    from sqlalchemy import select as select_columns
+
+    from oncall.db import DriverQuery
+    from oncall.outbox import OUTBOX
+
+    with pytest.raises(ValueError, match="no FROM people"):
+        DriverQuery(select_columns(OUTBOX.c.id), indexed_by=("people", "ix_people_x"))

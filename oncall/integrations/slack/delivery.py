@@ -165,7 +165,9 @@ _LATER_OF_INCIDENT = DriverQuery(
     .where(OUTBOX.c.kind == str(MessageKind.update_incident))
     .where(_PENDING)
     .order_by(OUTBOX.c.id.desc())
-    .limit(1)
+    .limit(1),
+    # Not the channel's backlog read from its end, which SQLite would otherwise choose.
+    indexed_by=("outbox", "ix_outbox_incident_id"),
 )
 # A later row of any member of a storm, still to deliver. Driven from the channel's pending
 # rows (the backlog), each joined to its incident by key: a storm may hold thousands of
