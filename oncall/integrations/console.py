@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
@@ -18,7 +20,17 @@ from oncall.clock import Clock, system_clock
 from oncall.config import Settings
 from oncall.db import DriverQuery
 from oncall.incidents.models import Incident
-from oncall.outbox import Channel, Claimed, Handler, MessageKind, PermanentDeliveryError
+from oncall.outbox import (
+    Channel,
+    Claimed,
+    DeferredDelivery,
+    Handler,
+    MessageKind,
+    PermanentDeliveryError,
+)
+
+if TYPE_CHECKING:
+    from oncall.integrations.slack.delivery import Context, Target
 
 log = logging.getLogger("oncall.console")
 
@@ -160,12 +172,21 @@ def _names(session: Session) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """What a row prints, and which message it shows (for the coalescing window)."""
+
+    lines: list[str] | None
+    target: Target | None = None
+
+
 def _slack_rendition(
-    session: Session, message: Claimed, settings: Settings, clock: Clock
-) -> list[str] | None:
+    session: Session, message: Claimed, ctx: Context
+) -> tuple[list[str] | None, Target | None]:
     """A Slack row as the message would look: `Slack C…: post` and the message's lines
-    (blocks and buttons as text); None when a later row supersedes it (coalesced)."""
-    from oncall.integrations.slack.delivery import SENDERS, Context, thread_text
+    (blocks and buttons as text), and the message it shows; no lines when a later row
+    supersedes it (coalesced). DeferredDelivery when the message is inside its window."""
+    from oncall.integrations.slack.delivery import SENDERS, thread_text
     from oncall.integrations.slack.rendition import message_lines, mrkdwn_to_text
 
     if message.kind == MessageKind.thread_message:
@@ -173,23 +194,24 @@ def _slack_rendition(
         if incident is not None:
             # The console posts nothing, so there is no thread: show the reply itself.
             text = mrkdwn_to_text(thread_text(session, incident, message.payload), _names(session))
-            return [f"Slack {incident.slack_channel or '(no channel)'}: thread {text}"]
+            return [f"Slack {incident.slack_channel or '(no channel)'}: thread {text}"], None
     sender = SENDERS.get(message.kind)
     if sender is None:
-        return [describe(session, message)]
+        return [describe(session, message)], None
     try:
-        call = sender(session, message, Context(settings=settings, now=clock()))
+        call = sender(session, message, ctx)
     except PermanentDeliveryError as exc:
-        return [f"Slack: {message.kind} not sent: {exc}"]
+        return [f"Slack: {message.kind} not sent: {exc}"], None
     if call.skip is not None:  # a later row shows the same message: nothing more to read
-        return None
+        return None, None
     names = _names(session)
     verb = {"chat.postMessage": "post", "chat.update": "update"}.get(call.method, call.method)
     if call.thread_of is not None or "thread_ts" in call.args:
         verb = "thread"
     elif message.kind == MessageKind.update_incident and verb == "post":
         verb = "update"
-    return [f"Slack {call.channel or '(no channel)'}: {verb}", *message_lines(call.args, names)]
+    lines = [f"Slack {call.channel or '(no channel)'}: {verb}", *message_lines(call.args, names)]
+    return lines, call.ts_of
 
 
 def describe(session: Session, message: Claimed) -> str:
@@ -215,29 +237,48 @@ def console_handler(
     *,
     settings: Settings | None = None,
     clock: Clock = system_clock,
+    coalesce: timedelta | None = None,
 ) -> Handler:
     """Render while the row is claimed; print (or log) when it is sent.
 
     Slack rows are shown as the message would look (a text rendition of its blocks); the
-    printer gets them over several indented lines, the log on one line (`|` between)."""
-    shown = settings or Settings()
+    printer gets them over several indented lines, the log on one line (`|` between).
+    With `coalesce` (what `oncall serve` uses), a Slack message is shown at most once in that
+    window, with its latest state once the window is over, as the Slack handler sends it: a
+    storm of a thousand incidents is a few renditions of its storm message, not a thousand.
+    Without it (the demo, on a frozen clock), every change is shown."""
+    from oncall.integrations.slack.delivery import Coalescer, Context
 
-    def render(session: Session, message: Claimed) -> list[str] | None:
+    shown = settings or Settings()
+    coalescer = Coalescer(clock, coalesce) if coalesce is not None else None
+
+    def render(session: Session, message: Claimed) -> _Shown | Exception:
+        target: Target | None = None
         if message.channel == Channel.slack and message.kind in _AS_MESSAGE:
-            lines = _slack_rendition(session, message, shown, clock)
+            ctx = Context(settings=shown, now=clock(), coalescer=coalescer)
+            try:
+                lines, target = _slack_rendition(session, message, ctx)
+            except DeferredDelivery as exc:
+                return exc  # raised in `send`: the outbox defers the row
         else:
             lines = [describe(session, message)]
         # Alert text must not be able to forge lines of its own.
-        return [_safe(line) for line in lines] if lines is not None else None
+        return _Shown([_safe(line) for line in lines] if lines is not None else None, target)
 
     def send(message: Claimed) -> Mapping[str, Any]:
-        lines = message.rendered
-        if lines is None:
+        rendered = message.rendered
+        if isinstance(rendered, Exception):
+            raise rendered
+        assert isinstance(rendered, _Shown)
+        if rendered.lines is None:
             return {"console": True, "skipped": "superseded by a later update"}
+        if coalescer is not None and rendered.target is not None:
+            coalescer.hold(rendered.target)  # shown by an earlier row of this batch
+            coalescer.sent(rendered.target)
         if printer is not None:
-            printer("\n    | ".join(lines))
+            printer("\n    | ".join(rendered.lines))
         else:
-            log.info("%s (console: no credentials configured)", " | ".join(lines))
+            log.info("%s (console: no credentials configured)", " | ".join(rendered.lines))
         return {"console": True}
 
     return Handler(send=send, render=render, name="console", local=True)

@@ -44,7 +44,10 @@ def build_handlers(
     a message's stored ts), else to the console. PagerDuty goes to the Events API once any
     routing key is configured (a team without one still goes to the console, with a line
     saying so)."""
-    console = console_handler(printer, settings=settings, clock=clock)
+    from oncall.integrations.slack.delivery import COALESCE
+
+    # Changes to one message shown once per window, as Slack would get them.
+    console = console_handler(printer, settings=settings, clock=clock, coalesce=COALESCE)
     slack = console
     if settings.slack_enabled:
         from oncall.integrations.slack.delivery import slack_handler

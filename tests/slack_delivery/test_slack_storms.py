@@ -138,3 +138,59 @@ def test_a_storm_lists_what_block_kit_allows_and_counts_the_rest(
     assert len(storm) <= 50
     shown = "\n".join(texts(storm))
     assert "30 incidents" in shown and "…and 10 more" in shown
+
+
+def test_the_console_shows_a_storm_message_once_per_window_with_its_latest_state(
+    app_client: TestClient, catalog: Engine, slack_settings: Settings, clock: FrozenClock
+) -> None:
+    # `oncall serve` without Slack credentials: the console shows what Slack would get, and
+    # a cluster failure must not print the whole storm message for every incident.
+    from oncall.integrations.console import console_handler
+    from oncall.outbox import deliver_due
+
+    shown: list[str] = []
+    console = console_handler(
+        shown.append, settings=slack_settings, clock=clock, coalesce=timedelta(seconds=3)
+    )
+
+    def deliver_console() -> None:
+        deliver_due(engine=catalog, handlers={"slack": console}, now=clock)
+
+    def storm_renditions() -> list[str]:
+        return [line for line in shown if "Incident storm" in line]
+
+    for n in range(4):
+        fire(app_client, gpu_group(n))
+        clock.advance(timedelta(milliseconds=200))
+    deliver_console()
+    [first] = storm_renditions()
+    assert "Incident storm: 1 incident" in first
+
+    later = []
+    for n in range(4, 9):  # five more within the window, each delivered as it comes
+        later.append(fire(app_client, gpu_group(n)))
+        clock.advance(timedelta(milliseconds=200))
+        deliver_console()
+    assert len(storm_renditions()) == 1  # held back, not dropped:
+    with Session(catalog) as s:
+        waiting = [
+            r
+            for r in s.exec(select(OutboxMessage))
+            if r.channel == "slack" and r.delivered_at is None and r.failed_at is None
+        ]
+        assert waiting and all(r.attempts == 0 for r in waiting)  # a deferral is no failure
+
+    clock.advance(timedelta(seconds=3))
+    deliver_console()
+    renditions = storm_renditions()
+    assert len(renditions) == 2  # the rest became one rendition, with the latest state
+    assert "6 incidents (6 open)" in renditions[1]
+    for incident_id in later:
+        assert f"#{incident_id}" in renditions[1]
+    with Session(catalog) as s:
+        pending = [
+            r
+            for r in s.exec(select(OutboxMessage))
+            if r.channel == "slack" and r.delivered_at is None and r.failed_at is None
+        ]
+        assert pending == []

@@ -69,12 +69,53 @@ WAIT_FOR_MESSAGE = timedelta(seconds=2)
 COALESCE = timedelta(seconds=3)
 
 
+Target = tuple[str, int | str]
+
+
+class Coalescer:
+    """When each message was last sent by this process, so that changes to one message within
+    `window` of its last post or update become one later update (per process)."""
+
+    def __init__(self, clock: Clock, window: timedelta = COALESCE) -> None:
+        self._clock = clock
+        self._window = window
+        self._last: dict[Target, datetime] = {}
+        self._guard = threading.Lock()
+
+    def wait(self, target: Target) -> timedelta | None:
+        """How long until `target` may be sent again; None when it may go now."""
+        with self._guard:
+            last = self._last.get(target)
+        if last is None:
+            return None
+        waited = self._clock() - last
+        return self._window - waited if waited < self._window else None
+
+    def hold(self, target: Target) -> None:
+        """Raise DeferredDelivery while `target` is inside its window."""
+        wait = self.wait(target)
+        if wait is not None:
+            raise DeferredDelivery("coalescing changes to one message", retry_after=wait)
+
+    def sent(self, target: Target) -> None:
+        with self._guard:
+            self._last[target] = self._clock()
+
+
 @dataclass(frozen=True)
 class Context:
-    """What builders need besides the row: links are absolute (ONCALL_PUBLIC_URL)."""
+    """What builders need besides the row: links are absolute (ONCALL_PUBLIC_URL).
+
+    `coalescer`: checked before an update is rendered, so a message inside its coalescing
+    window costs one query (the row is deferred), not a rendering that `send` throws away."""
 
     settings: Settings
     now: datetime
+    coalescer: Coalescer | None = None
+
+    def hold(self, target: Target) -> None:
+        if self.coalescer is not None:
+            self.coalescer.hold(target)
 
 
 Recorded = Callable[[Session, Claimed, Mapping[str, Any]], None]
@@ -236,6 +277,7 @@ def _storm_call(session: Session, claimed: Claimed, storm_id: int, ctx: Context)
     later = _storm_superseded(session, claimed, storm_id)
     if later is not None:
         return SlackCall("chat.update", skip=f"superseded by #{later}")
+    ctx.hold(("storm", storm_id))  # sent within the window: the latest row goes later
     storm = session.get(IncidentStorm, storm_id)
     if storm is None:
         raise PermanentDeliveryError(f"storm {storm_id} no longer exists")
@@ -284,6 +326,7 @@ def update_incident(session: Session, claimed: Claimed, ctx: Context) -> SlackCa
     later = _superseded(session, claimed, incident.id or 0)
     if later is not None:
         return SlackCall("chat.update", channel=channel, skip=f"superseded by #{later}")
+    ctx.hold(("incident", incident.id or 0))
     message = incident_message(session, incident, ctx)
     args: dict[str, Any] = {
         "channel": channel,
@@ -385,6 +428,7 @@ def home_refresh(session: Session, claimed: Claimed, ctx: Context) -> SlackCall:
     person = session.get(Person, person_id)
     if person is None or not person.slack_user or person.retired_at is not None:
         return SlackCall("views.publish", skip=f"{person_id} has no Slack user any more")
+    ctx.hold(("home", person_id))  # published within the window: this row goes later
     now = ctx.now
     bot = Bot(
         engine=session.get_bind(),  # type: ignore[arg-type]
@@ -442,26 +486,18 @@ def slack_handler(
     client = client or web_client(settings)
     pacer = pacer or Pacer()
     # When each message was last posted or updated by this process (coalescing window).
-    last_sent: dict[tuple[str, int | str], datetime] = {}
-    guard = threading.Lock()
-
-    def coalesce(target: tuple[str, int | str]) -> None:
-        with guard:
-            last = last_sent.get(target)
-        waited = clock() - last if last is not None else COALESCE
-        if waited < COALESCE:
-            raise DeferredDelivery(
-                "coalescing changes to one message", retry_after=COALESCE - waited
-            )
+    coalescer = Coalescer(clock)
 
     def render(session: Session, claimed: Claimed) -> SlackCall | Exception:
         sender = SENDERS.get(claimed.kind)
         if sender is None:
             return PermanentDeliveryError(f"no Slack sender for {claimed.kind!r}")
         try:
-            return sender(session, claimed, Context(settings=settings, now=clock()))
-        except PermanentDeliveryError as exc:
-            return exc  # raised in `send`, where the outbox records failures
+            return sender(
+                session, claimed, Context(settings=settings, now=clock(), coalescer=coalescer)
+            )
+        except (PermanentDeliveryError, DeferredDelivery) as exc:
+            return exc  # raised in `send`, where the outbox records failures and deferrals
         except Exception as exc:  # a row that cannot be rendered must not hold up the batch
             log.exception("slack: cannot render outbox row #%s (%s)", claimed.id, claimed.kind)
             return RetryableDeliveryError(f"cannot render the message: {exc!r}")
@@ -480,10 +516,11 @@ def slack_handler(
                 method = "chat.update"
                 args = {k: v for k, v in args.items() if not k.startswith("unfurl")}
                 args.update(channel=channel_id or args["channel"], ts=ts)
+        # Checked again here: the render may predate a send of the same message in this batch.
         if method == "chat.update" and call.ts_of is not None:
-            coalesce(call.ts_of)
+            coalescer.hold(call.ts_of)
         if call.coalesce_as is not None:
-            coalesce(call.coalesce_as)
+            coalescer.hold(call.coalesce_as)
         if call.thread_of is not None:
             channel_id, ts = _stored_ts(engine, call.thread_of)
             if ts is None:
@@ -502,8 +539,7 @@ def slack_handler(
             raise RetryableDeliveryError(f"Slack {method}: {exc}") from exc
         for target in (call.ts_of, call.coalesce_as):
             if target is not None:
-                with guard:
-                    last_sent[target] = clock()
+                coalescer.sent(target)
         return {
             "method": method,
             "channel": response.get("channel") or args.get("channel"),
