@@ -10,6 +10,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
 
@@ -160,8 +161,10 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
+@lru_cache(maxsize=256)
 def sqlite_timestamp(value: datetime) -> str:
-    """A UTC timestamp as UTCDateTime writes it to SQLite (DATETIME text)."""
+    """A UTC timestamp as UTCDateTime writes it to SQLite (DATETIME text). Remembered: one
+    transaction writes the same few instants into many columns (its `now` above all)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 

@@ -551,6 +551,37 @@ def _record_delivered(
                 handler.recorded(session, message, result)
 
 
+_DEFER = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("message_id"))
+    .where(OUTBOX.c.claimed_by == bindparam("worker"))  # still ours: the lease held
+    .where(_PENDING)
+    .values(next_attempt_at=bindparam("at"), claimed_by=None, lease_until=None)
+)
+
+
+def _record_deferred(
+    engine: Engine,
+    deferred: Sequence[tuple[Claimed, DeferredDelivery]],
+    worker: str,
+    now: datetime,
+) -> None:
+    """Hand deferred rows back, due when their handler asked: one transaction for a batch
+    (in a storm most rows of a batch wait for their message's coalescing window)."""
+    with serialized_writes(engine), session_scope(engine) as session:
+        session.connection().execute(
+            _DEFER,
+            [
+                {
+                    "message_id": m.id,
+                    "worker": worker,
+                    "at": now + (error.retry_after or FIRST_BACKOFF),
+                }
+                for m, error in deferred
+            ],
+        )
+
+
 def _record_failure(
     engine: Engine,
     message: Claimed,
@@ -560,19 +591,6 @@ def _record_failure(
     on_failure: OnFailure | None,
 ) -> str:
     """Retry later, or fail for good (refused, or older than `max_age`); return the outcome."""
-    if isinstance(error, DeferredDelivery):
-        with serialized_writes(engine), session_scope(engine) as session:
-            session.connection().execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.id == message.id)
-                .where(_PENDING)
-                .values(
-                    next_attempt_at=now + (error.retry_after or FIRST_BACKOFF),
-                    claimed_by=None,
-                    lease_until=None,
-                )
-            )
-        return "deferred"
     permanent = isinstance(error, PermanentDeliveryError)
     text = (str(error) if permanent else f"{type(error).__name__}: {error}")[:2000]
     delay = backoff(message.attempts + 1)
@@ -634,6 +652,7 @@ def deliver_channel(
     )
     report.claimed = len(batch)
     local: list[tuple[Claimed, Mapping[str, Any]]] = []
+    deferred: list[tuple[Claimed, DeferredDelivery]] = []
     for index, message in enumerate(batch):
         if now() >= message.lease_until - LEASE_MARGIN:
             # A slow target ate the lease: hand the rest back rather than race another worker.
@@ -641,6 +660,10 @@ def deliver_channel(
             break
         try:
             result = handler.send(message) or {}
+        except DeferredDelivery as exc:  # not a failure: handed back with the batch's others
+            deferred.append((message, exc))
+            report.deferred += 1
+            continue
         except Exception as exc:  # any error but a refusal is temporary
             outcome = _record_failure(engine, message, exc, now(), max_age, on_failure)
             if outcome == "retried":
@@ -649,8 +672,6 @@ def deliver_channel(
                 report.failed += 1
             elif outcome == "dead":
                 report.dead += 1
-            elif outcome == "deferred":
-                report.deferred += 1
             continue
         if handler.local:
             local.append((message, result))
@@ -659,6 +680,8 @@ def deliver_channel(
         report.delivered += 1
     if local:
         _record_delivered(engine, local, handler, now())
+    if deferred:
+        _record_deferred(engine, deferred, worker, now())
     return report
 
 
