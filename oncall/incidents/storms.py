@@ -4,12 +4,13 @@ gathered into one storm message for that channel, updated in place as more arriv
 Decided when an incident opens, in the transaction that opens it, so the outbox row carries
 the decision (`storm` in its payload) and the clock is the caller's `now`.
 
-The decision serialises per channel, so two transactions (two webhook deliveries at once, or
-two replicas) never start two storms for one channel: once a channel is busy enough for a
-storm, the transaction takes the channel's lock before it looks for the open storm, and holds
-it until it commits. On PostgreSQL that is a transaction-scoped advisory lock keyed by the
+Starting a storm serialises per channel, so two transactions (two webhook deliveries at once,
+or two replicas) never start two storms for one channel: a transaction that finds the channel
+busy enough for a storm and no storm open takes the channel's lock, looks again, and holds the
+lock until it commits. On PostgreSQL that is a transaction-scoped advisory lock keyed by the
 channel (other channels go on in parallel), and the storm query after it sees what the lock's
-previous holder committed; on SQLite, writes are serialised by the database already."""
+previous holder committed; on SQLite, writes are serialised by the database already. Joining
+a storm that is open needs no lock."""
 
 from __future__ import annotations
 
@@ -78,6 +79,21 @@ _TOUCH = DriverStatement(
 )
 
 
+# PostgreSQL: the touch is skipped while another transaction holds the storm's row (it is
+# touching it at the same moment), so joining transactions never queue behind each other.
+_TOUCH_UNLESS_HELD = (
+    STORMS.update()
+    .where(
+        STORMS.c.id
+        == select_columns(STORMS.c.id)
+        .where(STORMS.c.id == bindparam("storm_id"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    .values(last_joined_at=bindparam("now"))
+)
+
+
 def gather(*, session: Session, incident: IncidentFacts, channel: str, now: datetime) -> int | None:
     """Put a newly opened incident into its channel's storm when more than OWN_MESSAGES
     incidents opened there within WINDOW (this one included); return the storm id, or None
@@ -89,9 +105,15 @@ def gather(*, session: Session, incident: IncidentFacts, channel: str, now: date
     )
     if len(recent) < OWN_MESSAGES:
         return None
-    # Busy enough for a storm: from here on, one transaction at a time per channel.
-    lock_channel(session, channel)
     found = _OPEN_STORM.first(connection, {"channel": channel, "since": since})
+    if found is None:
+        # Busy enough for a storm and none open: one transaction at a time per channel from
+        # here to its commit, and look again under the lock (on PostgreSQL each statement
+        # sees what was committed before it began, so what the lock's previous holder
+        # started). Joining an open storm takes no lock: a cluster failure's incidents are
+        # stored in parallel once their storm exists.
+        lock_channel(session, channel)
+        found = _OPEN_STORM.first(connection, {"channel": channel, "since": since})
     if found is None:
         storm = IncidentStorm(channel=channel, started_at=now, last_joined_at=now)
         session.add(storm)
@@ -103,7 +125,10 @@ def gather(*, session: Session, incident: IncidentFacts, channel: str, now: date
         if now - found.last_joined_at >= JOIN_GRANULARITY:
             # At most one write a second to the storm's row: a cluster failure opens hundreds
             # of incidents a second in one channel, and each write would queue behind the last.
-            _TOUCH.run(connection, {"storm_id": storm_id, "now": now})
+            if connection.dialect.name == "postgresql":
+                connection.execute(_TOUCH_UNLESS_HELD, {"storm_id": storm_id, "now": now})
+            else:
+                _TOUCH.run(connection, {"storm_id": storm_id, "now": now})
     if isinstance(incident, Incident):
         incident.storm_id = storm_id
         session.add(incident)

@@ -117,3 +117,46 @@ def test_other_channels_storm_on_their_own_at_the_same_time(postgres_tables: Eng
     assert sorted(by_channel) == ["C0A", "C0B"]
     assert set(results["C0A"]) == {by_channel["C0A"]}
     assert set(results["C0B"]) == {by_channel["C0B"]}
+
+
+@pytest.mark.parametrize("later", [timedelta(milliseconds=500), timedelta(seconds=2)])
+def test_joining_an_open_storm_does_not_wait_for_another_transaction(
+    postgres_tables: Engine, later: timedelta
+) -> None:
+    # A cluster failure: once its storm exists, its incidents are stored in parallel; one
+    # transaction still open (a slow commit, a busy replica) must not hold up the others,
+    # whether or not it moved the storm's last join (`later` of 2 s touches the storm's row).
+    engine = postgres_tables
+    with Session(engine) as session:
+        for n in range(storms.OWN_MESSAGES + 1):
+            incident = new_incident(session, n, "C0GPU", T)
+            storms.gather(session=session, incident=incident, channel="C0GPU", now=T)
+        session.commit()
+        [open_storm] = session.exec(select(IncidentStorm)).all()
+
+    at = T + later
+    with Session(engine) as held:  # joins, and stays open until the end of the test
+        first = new_incident(held, 50, "C0GPU", at)
+        assert storms.gather(session=held, incident=first, channel="C0GPU", now=at) == (
+            open_storm.id
+        )
+        done = threading.Event()
+        joined: list[int | None] = []
+
+        def other() -> None:
+            with Session(engine) as session:
+                incident = new_incident(session, 51, "C0GPU", at)
+                joined.append(
+                    storms.gather(session=session, incident=incident, channel="C0GPU", now=at)
+                )
+                session.commit()
+            done.set()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert done.wait(timeout=5), "the second join waited for the first transaction"
+        held.commit()
+    thread.join(timeout=5)
+    assert joined == [open_storm.id]
+    with Session(engine) as session:
+        assert len(session.exec(select(IncidentStorm)).all()) == 1
