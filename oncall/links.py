@@ -9,21 +9,28 @@ from urllib.parse import quote, urljoin, urlsplit
 from oncall.config import Settings
 
 
-def public_base(settings: Settings) -> str:
-    return settings.public_url.rstrip("/")
+def public_base(where: Settings | str) -> str:
+    """ONCALL_PUBLIC_URL (from the settings, or as given) without its trailing slash."""
+    return (where if isinstance(where, str) else where.public_url).rstrip("/")
 
 
-def incident_url(settings: Settings, incident_id: int | None) -> str:
+def incident_url(where: Settings | str, incident_id: int | None) -> str:
     """The incident page, `GET /incidents/{id}`."""
-    return f"{public_base(settings)}/incidents/{incident_id}"
+    return f"{public_base(where)}/incidents/{incident_id}"
 
 
-def rca_url(settings: Settings, incident_id: int | None) -> str:
-    return f"{public_base(settings)}/rca/{incident_id}"
+def rca_url(where: Settings | str, incident_id: int | None) -> str:
+    """The RCA page, `GET /rca/{id}`."""
+    return f"{public_base(where)}/rca/{incident_id}"
 
 
-def dashboard_url(settings: Settings) -> str:
-    return f"{public_base(settings)}/"
+def rca_markdown_url(where: Settings | str, incident_id: int | None) -> str:
+    """The RCA as Markdown, `GET /rca/{id}.md`."""
+    return f"{rca_url(where, incident_id)}.md"
+
+
+def dashboard_url(where: Settings | str) -> str:
+    return f"{public_base(where)}/"
 
 
 def slack_channel_url(channel_id: str | None) -> str | None:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from oncall import links
 from oncall.incidents.models import Alert, EventKind, Incident, IncidentEvent
 from oncall.links import safe_url
 from oncall.rca.models import HUMAN_SECTIONS, ActionStatus, RcaActionItem, RcaDocument
@@ -91,8 +92,8 @@ def build_content(
     now: datetime,
 ) -> Content:
     """Everything generated about the incident; what people write is added when rendering."""
-    base = public_url.rstrip("/")
-    incident_url = f"{base}/incidents/{incident.id}"
+    base = links.public_base(public_url)
+    incident_url = links.incident_url(base, incident.id)
     alertnames = sorted({a.alertname for a in alerts if a.alertname})
     firing = sum(1 for a in alerts if a.status == "firing")
     duration = seconds_between(incident.triggered_at, incident.resolved_at)
@@ -175,7 +176,7 @@ def build_content(
             "acknowledged_at": _iso(incident.acknowledged_at),
             "resolved_at": _iso(incident.resolved_at),
             "url": incident_url,
-            "rca_url": f"{base}/rca/{incident.id}",
+            "rca_url": links.rca_url(public_url, incident.id),
         },
         summary=summary,
         impact={

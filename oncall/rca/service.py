@@ -21,6 +21,7 @@ from sqlalchemy import desc, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from oncall import links
 from oncall.catalog.models import Model, Person, Team
 from oncall.errors import InvalidRequest, UnknownEntity
 from oncall.incidents import flows
@@ -281,8 +282,8 @@ def _related(
             triggered_at=past.triggered_at.isoformat(),
             root_cause=rca.root_cause if rca else None,
             rca_status=rca.status if rca else None,
-            rca_url=f"{base}/rca/{past.id}" if rca else None,
-            incident_url=f"{base}/incidents/{past.id}",
+            rca_url=links.rca_url(base, past.id) if rca else None,
+            incident_url=links.incident_url(base, past.id),
         )
         for past, rca in rows
     ]
@@ -361,8 +362,8 @@ def public(session: Session, document: RcaDocument, now: datetime) -> RcaPublic:
             )
             for item in action_items_of(session=session, incident_id=document.incident_id)
         ],
-        url=f"{base}/rca/{document.incident_id}",
-        markdown_url=f"{base}/rca/{document.incident_id}.md",
+        url=links.rca_url(base, document.incident_id),
+        markdown_url=links.rca_markdown_url(base, document.incident_id),
     )
 
 

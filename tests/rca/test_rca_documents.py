@@ -279,3 +279,24 @@ def test_a_storm_lists_the_first_alerts_and_says_how_many_there_were(catalog: En
     assert "- Alerts: 200 (200 still firing): ModelDriftHigh" in markdown
     # The storm repeats one description: shown once.
     assert alerts.count("is above 0.5") == 1
+
+
+def test_links_are_right_when_the_public_url_ends_with_a_slash(catalog: Engine) -> None:
+    # ONCALL_PUBLIC_URL=https://oncall.example.com/ is an easy way to write it.
+    first = drift_incident(catalog)
+    with Session(catalog) as s:
+        generated = service.generate(
+            session=s,
+            incident_id=first,
+            now=T0 + timedelta(hours=1),
+            prs_provider=lambda *_: None,
+            public_url=f"{PUBLIC}/",
+        )
+        s.commit()
+        shown = service.public(s, generated.document, T0 + timedelta(hours=1))
+    assert shown.url == f"{PUBLIC}/rca/{first}"
+    assert shown.markdown_url == f"{PUBLIC}/rca/{first}.md"
+    markdown = generated.document.markdown
+    assert f"{PUBLIC}/incidents/{first}" in markdown
+    assert "//rca/" not in markdown and "//incidents/" not in markdown
+    assert "//rca/" not in str(generated.document.content)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from oncall import links
 from oncall.errors import InvalidRequest
 from oncall.integrations.slack.bot import Bot
 from oncall.integrations.slack.text import escape
@@ -70,7 +71,7 @@ def rca(bot: Bot, session: Session, _person_id: str, args: list[str]) -> str:
     document = generated.document
     items = rca_service.action_items_of(session=session, incident_id=incident_id)
     open_items = sum(1 for item in items if item.status == "open")
-    url = f"{public_url.rstrip('/')}/rca/{incident_id}"
+    url = links.rca_url(public_url, incident_id)
     how = "drafted it now" if generated.created else f"status *{document.status}*"
     return (
         f":memo: RCA of incident #{incident_id} ({how}): <{url}|open the RCA> "
