@@ -57,6 +57,14 @@ _HAS_HOME = DriverQuery(
 )
 
 
+_HAVE_HOMES = (
+    select_columns(PEOPLE.c.id)
+    .join(OPENED, OPENED.c.person_id == PEOPLE.c.id)
+    .where(PEOPLE.c.slack_user.is_not(None))
+    .where(PEOPLE.c.retired_at.is_(None))
+)
+
+
 def record_opened(*, session: Session, person_id: str, now: datetime) -> None:
     """Remember that the person has opened the App Home (two concurrent opens: one row)."""
     connection = session.connection()
@@ -81,10 +89,18 @@ def refresh(*, session: Session, people: Iterable[str | None], now: datetime) ->
     if not wanted:
         return 0
     connection = session.connection()
+    if len(wanted) == 1:  # an incident's assignee: the hot path, one prepared query
+        homes = [p for p in wanted if _HAS_HOME.first(connection, {"person_id": p}) is not None]
+    else:  # a rotation's members, a team: one query for all of them
+        homes = sorted(
+            row.id
+            for row in connection.execute(
+                _HAVE_HOMES.where(PEOPLE.c.id.in_(bindparam("people", expanding=True))),
+                {"people": wanted},
+            )
+        )
     count = 0
-    for person_id in wanted:  # a handful: an incident's assignee, a rotation's members
-        if _HAS_HOME.first(connection, {"person_id": person_id}) is None:
-            continue
+    for person_id in homes:
         enqueue(
             session=session,
             channel=Channel.slack,
