@@ -70,6 +70,8 @@ COALESCE = timedelta(seconds=3)
 
 
 Target = tuple[str, int | str]
+# The coalescer forgets messages past their window once it remembers more than this many.
+PRUNE_ABOVE = 1024
 
 
 class Coalescer:
@@ -80,6 +82,7 @@ class Coalescer:
         self._clock = clock
         self._window = window
         self._last: dict[Target, datetime] = {}
+        self._prune_above = PRUNE_ABOVE
         self._guard = threading.Lock()
 
     def wait(self, target: Target) -> timedelta | None:
@@ -97,9 +100,20 @@ class Coalescer:
         if wait is not None:
             raise DeferredDelivery("coalescing changes to one message", retry_after=wait)
 
-    def sent(self, target: Target) -> None:
+    def __len__(self) -> int:
+        """How many messages it remembers."""
         with self._guard:
-            self._last[target] = self._clock()
+            return len(self._last)
+
+    def sent(self, target: Target) -> None:
+        now = self._clock()
+        with self._guard:
+            self._last[target] = now
+            if len(self._last) > self._prune_above:
+                # Only messages inside their window matter: a long-running process must not
+                # keep one entry for every message it ever sent.
+                self._last = {t: at for t, at in self._last.items() if now - at < self._window}
+                self._prune_above = max(PRUNE_ABOVE, 2 * len(self._last))
 
 
 @dataclass(frozen=True)
