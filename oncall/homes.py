@@ -47,22 +47,15 @@ _INSERT = {
 }
 
 
-# Whether a person has an App Home to refresh: asked for each new incident's assignee.
-_HAS_HOME = DriverQuery(
-    select_columns(PEOPLE.c.id)
-    .join(OPENED, OPENED.c.person_id == PEOPLE.c.id)
-    .where(PEOPLE.c.id == bindparam("person_id"))
-    .where(PEOPLE.c.slack_user.is_not(None))
-    .where(PEOPLE.c.retired_at.is_(None))
-)
-
-
+# People with an App Home to refresh: a Slack user, not retired, and the home opened once.
 _HAVE_HOMES = (
     select_columns(PEOPLE.c.id)
     .join(OPENED, OPENED.c.person_id == PEOPLE.c.id)
     .where(PEOPLE.c.slack_user.is_not(None))
     .where(PEOPLE.c.retired_at.is_(None))
 )
+# One of them: asked for each new incident's assignee (prepared, on SQLite's cursor).
+_HAS_HOME = DriverQuery(_HAVE_HOMES.where(PEOPLE.c.id == bindparam("person_id")))
 
 
 def record_opened(*, session: Session, person_id: str, now: datetime) -> None:

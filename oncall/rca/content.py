@@ -14,7 +14,6 @@ from typing import Any
 
 from oncall import links
 from oncall.incidents.models import Alert, EventKind, Incident, IncidentEvent
-from oncall.links import safe_url
 from oncall.rca.models import HUMAN_SECTIONS, ActionStatus, RcaActionItem, RcaDocument
 from oncall.rca.prs import PrsAtTime
 
@@ -109,7 +108,7 @@ def build_content(
     removed = 0
     for alert in alerts:
         raw_runbook = alert.annotations.get("runbook_url")
-        runbook = safe_url(raw_runbook, base=base)
+        runbook = links.safe_url(raw_runbook, base=base)
         if raw_runbook and runbook is None:
             removed += 1
         if runbook:
@@ -127,10 +126,10 @@ def build_content(
                 "description": alert.annotations.get("description", ""),
                 "runbook_url": runbook,
                 "runbook_removed": bool(raw_runbook) and runbook is None,
-                "generator_url": safe_url(alert.generator_url),
+                "generator_url": links.safe_url(alert.generator_url),
             }
         )
-    model_runbook_url = safe_url(model_runbook, base=base)
+    model_runbook_url = links.safe_url(model_runbook, base=base)
     if model_runbook_url:
         runbooks.setdefault(model_runbook_url, f"{incident.model_id} runbook")
 
@@ -176,7 +175,7 @@ def build_content(
             "acknowledged_at": _iso(incident.acknowledged_at),
             "resolved_at": _iso(incident.resolved_at),
             "url": incident_url,
-            "rca_url": links.rca_url(public_url, incident.id),
+            "rca_url": links.rca_url(base, incident.id),
         },
         summary=summary,
         impact={

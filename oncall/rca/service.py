@@ -135,7 +135,7 @@ def generate(
         alerts=alerts,
         events=timeline_of(session=session, incident_id=incident_id),
         prs=prs,
-        related=_related(session, incident, alerts, base=public_url.rstrip("/")),
+        related=_related(session, incident, alerts, base=links.public_base(public_url)),
         model_name=model.name if model else None,
         serves=model.serves if model else None,
         team_name=team.name if team else None,
