@@ -802,6 +802,11 @@ class Worker:
                     self.on_report(channel, report)
                 if report.claimed == 0 or report.delivered == 0:
                     break  # nothing left, or the target is failing: the backoff decides
+                if report.claimed < CLAIM_BATCH:
+                    # Rows that waited behind the ones just sent can go now; let the next
+                    # moment's commits join them, so a steady stream of incidents is sent
+                    # in batches (one claim per batch) rather than a row or two at a time.
+                    self._stopping.wait(self.settle_seconds)
 
 
 # --- housekeeping and the operator's view --------------------------------------------------

@@ -307,6 +307,79 @@ def test_a_commit_wakes_the_worker_at_once(sqlite_engine: Engine) -> None:
         worker.stop()
 
 
+def test_rows_behind_a_sent_row_go_without_waiting_for_the_poll(sqlite_engine: Engine) -> None:
+    """The update waits behind its incident's post; once the post is sent, the update goes in
+    the same wake, not two minutes later on the poll."""
+    make_incidents(sqlite_engine, 1)
+    target = Target()
+    worker = Worker(
+        engine=sqlite_engine,
+        handlers={"slack": target.handler},
+        now=lambda: datetime.now(UTC),
+        name="w",
+        poll_seconds=120,
+    )
+    worker.start()
+    try:
+        time.sleep(0.2)
+        with Session(sqlite_engine) as s:
+            for kind in ("post_incident", "update_incident", "update_incident"):
+                enqueue(session=s, channel="slack", kind=kind, payload={}, now=T0, incident_id=1)
+            s.commit()
+        deadline = time.monotonic() + 10
+        while len(target.sent) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+    assert [kind for _, kind, _ in target.sent] == [
+        "post_incident",
+        "update_incident",
+        "update_incident",
+    ]
+
+
+def test_a_stream_of_commits_is_sent_in_a_few_claims(sqlite_engine: Engine) -> None:
+    """300 incidents committed one by one over about a second (a cluster failing) are each
+    delivered once, in batches: far fewer claims than commits (messages of one claim share
+    its lease)."""
+    make_incidents(sqlite_engine, *range(1, 301))
+    leases: list[datetime] = []
+    sent: list[int | None] = []
+    lock = threading.Lock()
+
+    def send(message: Claimed) -> Mapping[str, Any]:
+        with lock:
+            leases.append(message.lease_until)
+            sent.append(message.incident_id)
+        return {"ok": True}
+
+    settle = 0.05
+    worker = Worker(
+        engine=sqlite_engine,
+        handlers={"pagerduty": Handler(send=send)},
+        now=lambda: datetime.now(UTC),
+        name="w",
+        poll_seconds=120,
+        settle_seconds=settle,
+    )
+    worker.start()
+    try:
+        started = time.monotonic()
+        for incident_id in range(1, 301):
+            add(sqlite_engine, "pagerduty", "trigger", incident_id=incident_id)
+            time.sleep(0.003)
+        deadline = time.monotonic() + 20
+        while len(sent) < 300 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        elapsed = time.monotonic() - started
+    finally:
+        worker.stop()
+    assert sorted(i for i in sent if i is not None) == list(range(1, 301))
+    claims = len(set(leases))
+    # At most one claim per settling moment while the commits go on (and a last one).
+    assert claims <= elapsed / settle + 2, f"{claims} claims for 300 commits in {elapsed:.2f}s"
+
+
 def test_a_rolled_back_enqueue_wakes_nobody_and_sends_nothing(sqlite_engine: Engine) -> None:
     target = Target()
     worker = Worker(
