@@ -300,10 +300,16 @@ class DeliveryReport:
     failed: int = 0
     dead: int = 0
     deferred: int = 0  # asked by the handler to go a little later (not a failure)
+    next_due: datetime | None = None  # when the first of the deferred rows may go
 
     def add(self, other: DeliveryReport) -> None:
         for name in ("claimed", "delivered", "retried", "failed", "dead", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.next_due = _earliest(self.next_due, other.next_due)
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 _earlier = aliased(OutboxMessage)
@@ -565,21 +571,17 @@ def _record_deferred(
     deferred: Sequence[tuple[Claimed, DeferredDelivery]],
     worker: str,
     now: datetime,
-) -> None:
+) -> datetime:
     """Hand deferred rows back, due when their handler asked: one transaction for a batch
-    (in a storm most rows of a batch wait for their message's coalescing window)."""
+    (in a storm most rows of a batch wait for their message's coalescing window). Returns
+    when the first of them is due."""
+    due = [(m, now + (error.retry_after or FIRST_BACKOFF)) for m, error in deferred]
     with serialized_writes(engine), session_scope(engine) as session:
         session.connection().execute(
             _DEFER,
-            [
-                {
-                    "message_id": m.id,
-                    "worker": worker,
-                    "at": now + (error.retry_after or FIRST_BACKOFF),
-                }
-                for m, error in deferred
-            ],
+            [{"message_id": m.id, "worker": worker, "at": at} for m, at in due],
         )
+    return min(at for _, at in due)
 
 
 def _record_failure(
@@ -681,7 +683,7 @@ def deliver_channel(
     if local:
         _record_delivered(engine, local, handler, now())
     if deferred:
-        _record_deferred(engine, deferred, worker, now())
+        report.next_due = _record_deferred(engine, deferred, worker, now())
     return report
 
 
@@ -776,8 +778,15 @@ class Worker:
     def _run(self, channel: str) -> None:
         flag = self._wake[channel]
         handler = self.handlers[channel]
+        next_due: datetime | None = None  # the first row this worker deferred comes due
         while not self._stopping.is_set():
-            if flag.wait(self.poll_seconds):
+            wait = self.poll_seconds
+            if next_due is not None:
+                # A deferred row (a coalesced Slack update) goes when its window ends, not
+                # on the poll after it.
+                wait = min(wait, max(0.0, (next_due - self.now()).total_seconds()) + 0.01)
+                next_due = None
+            if flag.wait(wait):
                 # Woken by a commit: let the commits of the next moment join this claim, so
                 # a burst of incidents costs a few claims, not one per incident.
                 self._stopping.wait(self.settle_seconds)
@@ -800,6 +809,7 @@ class Worker:
                     break
                 if self.on_report is not None and report.claimed:
                     self.on_report(channel, report)
+                next_due = _earliest(next_due, report.next_due)
                 if report.claimed == 0 or report.delivered == 0:
                     break  # nothing left, or the target is failing: the backoff decides
                 if report.claimed < CLAIM_BATCH:
