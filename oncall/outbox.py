@@ -300,16 +300,10 @@ class DeliveryReport:
     failed: int = 0
     dead: int = 0
     deferred: int = 0  # asked by the handler to go a little later (not a failure)
-    next_due: datetime | None = None  # when the first of the deferred rows may go
 
     def add(self, other: DeliveryReport) -> None:
         for name in ("claimed", "delivered", "retried", "failed", "dead", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.next_due = _earliest(self.next_due, other.next_due)
-
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else min(a, b)
 
 
 _earlier = aliased(OutboxMessage)
@@ -571,17 +565,21 @@ def _record_deferred(
     deferred: Sequence[tuple[Claimed, DeferredDelivery]],
     worker: str,
     now: datetime,
-) -> datetime:
+) -> None:
     """Hand deferred rows back, due when their handler asked: one transaction for a batch
-    (in a storm most rows of a batch wait for their message's coalescing window). Returns
-    when the first of them is due."""
-    due = [(m, now + (error.retry_after or FIRST_BACKOFF)) for m, error in deferred]
+    (in a storm most rows of a batch wait for their message's coalescing window)."""
     with serialized_writes(engine), session_scope(engine) as session:
         session.connection().execute(
             _DEFER,
-            [{"message_id": m.id, "worker": worker, "at": at} for m, at in due],
+            [
+                {
+                    "message_id": m.id,
+                    "worker": worker,
+                    "at": now + (error.retry_after or FIRST_BACKOFF),
+                }
+                for m, error in deferred
+            ],
         )
-    return min(at for _, at in due)
 
 
 def _record_failure(
@@ -683,7 +681,7 @@ def deliver_channel(
     if local:
         _record_delivered(engine, local, handler, now())
     if deferred:
-        report.next_due = _record_deferred(engine, deferred, worker, now())
+        _record_deferred(engine, deferred, worker, now())
     return report
 
 
@@ -778,14 +776,8 @@ class Worker:
     def _run(self, channel: str) -> None:
         flag = self._wake[channel]
         handler = self.handlers[channel]
-        next_due: datetime | None = None  # the first row this worker deferred comes due
+        wait = 0.0
         while not self._stopping.is_set():
-            wait = self.poll_seconds
-            if next_due is not None:
-                # A deferred row (a coalesced Slack update) goes when its window ends, not
-                # on the poll after it.
-                wait = min(wait, max(0.0, (next_due - self.now()).total_seconds()) + 0.01)
-                next_due = None
             if flag.wait(wait):
                 # Woken by a commit: let the commits of the next moment join this claim, so
                 # a burst of incidents costs a few claims, not one per incident.
@@ -809,7 +801,6 @@ class Worker:
                     break
                 if self.on_report is not None and report.claimed:
                     self.on_report(channel, report)
-                next_due = _earliest(next_due, report.next_due)
                 if report.claimed == 0 or report.delivered == 0:
                     break  # nothing left, or the target is failing: the backoff decides
                 if report.claimed < CLAIM_BATCH:
@@ -817,6 +808,33 @@ class Worker:
                     # moment's commits join them, so a steady stream of incidents is sent
                     # in batches (one claim per batch) rather than a row or two at a time.
                     self._stopping.wait(self.settle_seconds)
+            wait = self._until_next_due(channel)
+
+    def _until_next_due(self, channel: str) -> float:
+        """Seconds to wait for the next wake: the poll, or less when a row of the channel comes
+        due before it (a coalesced Slack update at the end of its window, a retry's backoff),
+        so that row goes on time rather than on the poll after it."""
+        try:
+            now = self.now()
+            with self.engine.connect() as connection:
+                due: datetime | None = connection.execute(
+                    _NEXT_DUE, {"channel": channel, "now": now}
+                ).scalar_one_or_none()
+        except Exception:
+            log.exception("outbox %s worker: next due row not read", channel)
+            return self.poll_seconds
+        if due is None:
+            return self.poll_seconds
+        return min(self.poll_seconds, max(0.0, (due - now).total_seconds()) + 0.01)
+
+
+# When the first undelivered row of a channel that waits for its time comes due.
+_NEXT_DUE = (
+    select_columns(func.min(OUTBOX.c.next_attempt_at))
+    .where(OUTBOX.c.channel == bindparam("channel"))
+    .where(_PENDING)
+    .where(OUTBOX.c.next_attempt_at > bindparam("now"))
+)
 
 
 # --- housekeeping and the operator's view --------------------------------------------------

@@ -417,6 +417,52 @@ def test_a_deferred_row_goes_when_its_window_ends_not_on_the_poll(sqlite_engine:
     assert sent_at[0] - committed >= 0.3  # not before its window ended
 
 
+def test_rows_deferred_to_different_moments_each_go_at_theirs(sqlite_engine: Engine) -> None:
+    """Two coalesced updates of one batch ask for 0.1 s and 0.8 s: the first going does not
+    make the worker forget the second, which goes at its moment, not on the poll."""
+    make_incidents(sqlite_engine, 1, 2)
+    waits = {1: timedelta(seconds=0.1), 2: timedelta(seconds=0.8)}
+    sent: dict[int, float] = {}
+
+    def send(message: Claimed) -> Mapping[str, Any]:
+        assert message.incident_id is not None
+        wait = waits.pop(message.incident_id, None)
+        if wait is not None:
+            raise DeferredDelivery("inside its window", retry_after=wait)
+        sent[message.incident_id] = time.monotonic()
+        return {"ok": True}
+
+    worker = Worker(
+        engine=sqlite_engine,
+        handlers={"slack": Handler(send=send)},
+        now=lambda: datetime.now(UTC),
+        name="w",
+        poll_seconds=120,
+    )
+    worker.start()
+    try:
+        time.sleep(0.2)
+        committed = time.monotonic()
+        with Session(sqlite_engine) as s:
+            for incident_id in (1, 2):
+                enqueue(
+                    session=s,
+                    channel="slack",
+                    kind="update_incident",
+                    payload={},
+                    now=T0,
+                    incident_id=incident_id,
+                )
+            s.commit()
+        deadline = time.monotonic() + 10
+        while len(sent) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+    assert sorted(sent) == [1, 2], "a deferred row waited for the poll"
+    assert sent[1] - committed >= 0.1 and sent[2] - committed >= 0.8
+
+
 def test_a_rolled_back_enqueue_wakes_nobody_and_sends_nothing(sqlite_engine: Engine) -> None:
     target = Target()
     worker = Worker(
