@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -281,6 +282,29 @@ def test_the_same_dedup_key_in_a_channel_is_enqueued_once(engine: Engine) -> Non
     assert channels == ["pagerduty", "slack"]
 
 
+@contextmanager
+def running_worker(
+    engine: Engine, handlers: Mapping[str, Handler], **options: Any
+) -> Iterator[Worker]:
+    """A worker on the wall clock whose poll is two minutes away unless told otherwise, so
+    what it sends within a test came from a wake; stopped when the block ends."""
+    options.setdefault("poll_seconds", 120)
+    worker = Worker(
+        engine=engine, handlers=handlers, now=lambda: datetime.now(UTC), name="w", **options
+    )
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def wait_until(done: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_a_commit_wakes_the_worker_at_once(sqlite_engine: Engine) -> None:
     target = Target()
     delivered = threading.Event()
@@ -290,22 +314,12 @@ def test_a_commit_wakes_the_worker_at_once(sqlite_engine: Engine) -> None:
         delivered.set()
         return result
 
-    worker = Worker(
-        engine=sqlite_engine,
-        handlers={"slack": Handler(send=send)},
-        now=lambda: datetime.now(UTC),
-        name="w",
-        poll_seconds=120,  # the poll alone would take two minutes
-    )
-    worker.start()
-    try:
+    with running_worker(sqlite_engine, {"slack": Handler(send=send)}):
         time.sleep(0.2)  # the worker has done its first (empty) pass and waits
         with Session(sqlite_engine) as s:
             enqueue(session=s, channel="slack", kind="post_incident", payload={}, now=T0)
             s.commit()
         assert delivered.wait(10), "the commit did not wake the worker"
-    finally:
-        worker.stop()
 
 
 def test_rows_behind_a_sent_row_go_without_waiting_for_the_poll(sqlite_engine: Engine) -> None:
@@ -313,25 +327,13 @@ def test_rows_behind_a_sent_row_go_without_waiting_for_the_poll(sqlite_engine: E
     the same wake, not two minutes later on the poll."""
     make_incidents(sqlite_engine, 1)
     target = Target()
-    worker = Worker(
-        engine=sqlite_engine,
-        handlers={"slack": target.handler},
-        now=lambda: datetime.now(UTC),
-        name="w",
-        poll_seconds=120,
-    )
-    worker.start()
-    try:
+    with running_worker(sqlite_engine, {"slack": target.handler}):
         time.sleep(0.2)
         with Session(sqlite_engine) as s:
             for kind in ("post_incident", "update_incident", "update_incident"):
                 enqueue(session=s, channel="slack", kind=kind, payload={}, now=T0, incident_id=1)
             s.commit()
-        deadline = time.monotonic() + 10
-        while len(target.sent) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        worker.stop()
+        wait_until(lambda: len(target.sent) >= 3)
     assert [kind for _, kind, _ in target.sent] == [
         "post_incident",
         "update_incident",
@@ -355,26 +357,13 @@ def test_a_stream_of_commits_is_sent_in_a_few_claims(sqlite_engine: Engine) -> N
         return {"ok": True}
 
     settle = 0.05
-    worker = Worker(
-        engine=sqlite_engine,
-        handlers={"pagerduty": Handler(send=send)},
-        now=lambda: datetime.now(UTC),
-        name="w",
-        poll_seconds=120,
-        settle_seconds=settle,
-    )
-    worker.start()
-    try:
+    with running_worker(sqlite_engine, {"pagerduty": Handler(send=send)}, settle_seconds=settle):
         started = time.monotonic()
         for incident_id in range(1, 301):
             add(sqlite_engine, "pagerduty", "trigger", incident_id=incident_id)
             time.sleep(0.003)
-        deadline = time.monotonic() + 20
-        while len(sent) < 300 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(sent) >= 300, seconds=20)
         elapsed = time.monotonic() - started
-    finally:
-        worker.stop()
     assert sorted(i for i in sent if i is not None) == list(range(1, 301))
     claims = len(set(leases))
     # At most one claim per settling moment while the commits go on (and a last one).
@@ -397,15 +386,7 @@ def test_rows_deferred_to_different_moments_each_go_at_theirs(sqlite_engine: Eng
         sent[message.incident_id] = time.monotonic()
         return {"ok": True}
 
-    worker = Worker(
-        engine=sqlite_engine,
-        handlers={"slack": Handler(send=send)},
-        now=lambda: datetime.now(UTC),
-        name="w",
-        poll_seconds=120,
-    )
-    worker.start()
-    try:
+    with running_worker(sqlite_engine, {"slack": Handler(send=send)}):
         time.sleep(0.2)
         committed = time.monotonic()
         with Session(sqlite_engine) as s:
@@ -419,32 +400,18 @@ def test_rows_deferred_to_different_moments_each_go_at_theirs(sqlite_engine: Eng
                     incident_id=incident_id,
                 )
             s.commit()
-        deadline = time.monotonic() + 10
-        while len(sent) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        worker.stop()
+        wait_until(lambda: len(sent) >= 2)
     assert sorted(sent) == [1, 2], "a deferred row waited for the poll"
     assert sent[1] - committed >= 0.1 and sent[2] - committed >= 0.8
 
 
 def test_a_rolled_back_enqueue_wakes_nobody_and_sends_nothing(sqlite_engine: Engine) -> None:
     target = Target()
-    worker = Worker(
-        engine=sqlite_engine,
-        handlers={"slack": target.handler},
-        now=lambda: datetime.now(UTC),
-        name="w",
-        poll_seconds=0.05,
-    )
-    worker.start()
-    try:
+    with running_worker(sqlite_engine, {"slack": target.handler}, poll_seconds=0.05):
         with Session(sqlite_engine) as s:
             enqueue(session=s, channel="slack", kind="post_incident", payload={}, now=T0)
             s.rollback()
         time.sleep(0.3)
-    finally:
-        worker.stop()
     assert target.sent == []
 
 
